@@ -1,0 +1,156 @@
+"""The paper's four tabular benchmarks, exactly as Zong et al. (2018) define them.
+
+========== ================================ ======== ========= ====================
+name       rows                             features anomalies anomaly class
+========== ================================ ======== ========= ====================
+kddcup     KDDCUP99 10% (all 494,021)       118      19.69%    ``normal.`` traffic
+kddcup_rev every ``normal.`` row + attacks  118      20%       attacks
+           drawn at random to 4:1
+thyroid    ODDS Thyroid (3,772)             6        2.47%     ODDS label 1
+arrhythmia ODDS Arrhythmia (452)            274      14.60%    ODDS label 1
+========== ================================ ======== ========= ====================
+
+KDDCUP's three symbolic columns (protocol_type, service, flag) are one-hot
+encoded (3 + 66 + 11 = 80 columns) after its 38 numeric columns; the paper
+reports 120 columns, this file's distinct values give 118. The four binary
+"symbolic" columns of ``kddcup.names`` (land, logged_in, is_host_login,
+is_guest_login) are already 0/1 and stay numeric.
+
+No scaling happens here: :class:`dagmm.DAGMM` min-max scales its input with
+statistics of the rows it is fitted on (training rows only), see
+``preprocessing`` there.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from .fetch import fetch_file, resolve_data_dir
+
+__all__ = ["DATASETS", "load_dataset", "load_base", "draw_rows", "kddcup_feature_names"]
+
+DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
+KDD_SYMBOLIC = (1, 2, 3)  # protocol_type, service, flag
+KDDCUP_REV_RATIO = 4  # normal : attack rows in KDDCUP-Rev
+
+
+def _check_name(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; expected one of {DATASETS}")
+    return name
+
+
+def _read_kdd_names(path) -> list[str]:
+    lines = open(path, encoding="ascii").read().replace("\r\n", "\n").splitlines()
+    names = [ln.split(":")[0].strip() for ln in lines[1:] if ":" in ln]
+    if len(names) != 41:
+        raise ValueError(f"{path}: expected 41 feature lines, found {len(names)}")
+    return names
+
+
+@lru_cache(maxsize=4)
+def _kddcup_raw(root: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(X float32 (494021, 118), is_normal bool, feature names) for a data dir."""
+    import pandas as pd
+
+    data_path = fetch_file("kddcup99/kddcup.data_10_percent.gz", root)
+    names = _read_kdd_names(fetch_file("kddcup99/kddcup.names", root))
+    with gzip.open(data_path, "rb") as fh:
+        df = pd.read_csv(io.BytesIO(fh.read()), header=None, names=names + ["label"])
+    symbolic = [names[i] for i in KDD_SYMBOLIC]
+    numeric = [n for n in names if n not in symbolic]
+    onehot = pd.get_dummies(df[symbolic].astype("category"), prefix=symbolic, prefix_sep="=")
+    X = np.hstack(
+        [df[numeric].to_numpy(np.float32), onehot.to_numpy(np.float32)]
+    )
+    feature_names = tuple(numeric) + tuple(onehot.columns)
+    is_normal = (df["label"] == "normal.").to_numpy()
+    X.setflags(write=False)
+    is_normal.setflags(write=False)
+    return X, is_normal, feature_names
+
+
+@lru_cache(maxsize=4)
+def _odds(root: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.io import loadmat
+
+    mat = loadmat(fetch_file(f"odds/{name}.mat", root))
+    X = np.asarray(mat["X"], dtype=np.float32)
+    y = np.asarray(mat["y"]).ravel().astype(np.int64)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def kddcup_feature_names(data_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """Names of KDDCUP's 118 columns (numeric first, then ``column=value`` one-hots)."""
+    return _kddcup_raw(str(resolve_data_dir(data_dir)))[2]
+
+
+def load_base(name: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The full array a dataset's rows are drawn from, with that dataset's labels.
+
+    For every dataset but ``kddcup_rev`` this is the dataset itself. For
+    ``kddcup_rev`` it is the whole KDDCUP file labelled the other way round
+    (attacks = 1); :func:`draw_rows` picks a run's rows from it.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_features), float32, read-only
+    y : ndarray of shape (n_rows,), int64, 1 = anomaly
+    """
+    _check_name(name)
+    root = str(resolve_data_dir(data_dir))
+    if name in ("kddcup", "kddcup_rev"):
+        X, is_normal, _ = _kddcup_raw(root)
+        y = is_normal if name == "kddcup" else ~is_normal
+        return X, y.astype(np.int64)
+    return _odds(root, name)
+
+
+def draw_rows(name: str, y_base: np.ndarray, random_state: int | None = 0) -> np.ndarray:
+    """Indices into :func:`load_base`'s arrays that make up one draw of the dataset.
+
+    Only ``kddcup_rev`` is random: every ``normal.`` row (label 0) plus
+    ``n_normal // 4`` attack rows drawn without replacement, so that
+    normal:attack = 4:1 (97,278 + 24,319 = 121,597 rows). Its draw depends on
+    ``random_state`` and is redrawn per run seed by the protocol.
+    """
+    _check_name(name)
+    n = len(y_base)
+    if name != "kddcup_rev":
+        return np.arange(n)
+    rng = np.random.default_rng(random_state)
+    normal = np.flatnonzero(y_base == 0)
+    attack = np.flatnonzero(y_base == 1)
+    k = len(normal) // KDDCUP_REV_RATIO
+    chosen = rng.choice(attack, size=k, replace=False)
+    return np.sort(np.concatenate([normal, chosen]))
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike | None = None, *, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load one of the paper's tabular benchmarks.
+
+    Parameters
+    ----------
+    name : {"kddcup", "kddcup_rev", "thyroid", "arrhythmia"}
+    data_dir : path-like, optional
+        Data directory; defaults to ``$DAGMM_DATA_DIR``, then ``data/raw/``.
+    random_state : int, default 0
+        Only for ``kddcup_rev``: which attack rows are drawn.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float32
+    y : ndarray of shape (n_samples,), int64
+        1 for the anomaly class, 0 otherwise.
+    """
+    X, y = load_base(name, data_dir)
+    rows = draw_rows(name, y, random_state)
+    return np.array(X[rows]), np.array(y[rows])

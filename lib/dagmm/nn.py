@@ -1,0 +1,175 @@
+"""Torch modules of DAGMM: layers with a leading *run* axis, the compression
+network, the estimation network and the reconstruction features.
+
+Every module takes inputs of shape (R, B, ...): R independent models (runs
+with different seeds) are evaluated in one call with batched matrix products,
+so twenty runs of the protocol train together as fast as a few alone. A
+single model is simply R = 1. Each run's weights are initialised from its own
+``torch.Generator``, so a run's initial weights do not depend on which other
+runs it is trained beside.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "RunLinear",
+    "RunMLP",
+    "MLPCompressor",
+    "EstimationNetwork",
+    "reconstruction_features",
+    "ACTIVATIONS",
+]
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+
+
+class RunLinear(nn.Module):
+    """A fully connected layer per run: ``y[r] = x[r] @ W[r] + b[r]``.
+
+    Parameters
+    ----------
+    n_runs, in_features, out_features : int
+
+    Shape
+    -----
+    input (R, B, in_features) -> output (R, B, out_features)
+    """
+
+    def __init__(self, n_runs: int, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(n_runs, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_runs, 1, out_features))
+
+    def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
+        """PyTorch's ``nn.Linear`` default: U(-1/sqrt(in), 1/sqrt(in)) for W and b."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        with torch.no_grad():
+            for r, g in enumerate(generators):
+                w = torch.rand(self.in_features, self.out_features, generator=g)
+                b = torch.rand(1, self.out_features, generator=g)
+                self.weight[r].copy_(w.mul_(2 * bound).sub_(bound))
+                self.bias[r].copy_(b.mul_(2 * bound).sub_(bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"runs={self.weight.shape[0]}, in={self.in_features}, out={self.out_features}"
+
+
+class RunMLP(nn.Module):
+    """Stack of :class:`RunLinear` layers with one activation between them.
+
+    Parameters
+    ----------
+    n_runs : int
+    dims : sequence of int
+        Layer widths, input first: ``(118, 60, 30, 10, 1)``.
+    activation : {"tanh", "relu", "sigmoid"}
+        Applied after every layer but the last.
+    """
+
+    def __init__(self, n_runs: int, dims: Sequence[int], activation: str = "tanh"):
+        super().__init__()
+        if len(dims) < 2:
+            raise ValueError(f"an MLP needs at least two widths, got {tuple(dims)}")
+        self.layers = nn.ModuleList(RunLinear(n_runs, a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.act = ACTIVATIONS[activation]
+
+    def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
+        for layer in self.layers:
+            layer.reset_parameters(generators)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < last:
+                x = self.act(x)
+        return x
+
+
+class MLPCompressor(nn.Module):
+    """The paper's fully connected compression network (an autoencoder).
+
+    Encoder ``FC(d, h1, tanh) - ... - FC(h_last, latent)``, decoder the mirror
+    ``FC(latent, h_last, tanh) - ... - FC(h1, d)`` with a linear output.
+
+    Parameters
+    ----------
+    n_runs, n_features, latent_dim : int
+    hidden : sequence of int
+        Encoder widths between input and code, e.g. ``(60, 30, 10)``.
+
+    Shape
+    -----
+    x (R, B, n_features) -> z_c (R, B, latent_dim), x_hat (R, B, n_features)
+    """
+
+    def __init__(self, n_runs: int, n_features: int, hidden: Sequence[int], latent_dim: int, activation: str = "tanh"):
+        super().__init__()
+        dims = (n_features, *hidden, latent_dim)
+        self.latent_dim = latent_dim
+        self.encoder = RunMLP(n_runs, dims, activation)
+        self.decoder = RunMLP(n_runs, dims[::-1], activation)
+
+    def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
+        self.encoder.reset_parameters(generators)
+        self.decoder.reset_parameters(generators)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z_c = self.encoder(x)
+        return z_c, self.decoder(z_c)
+
+
+class EstimationNetwork(nn.Module):
+    """``FC(D, hidden, tanh) - Dropout(p) - FC(hidden, K) - softmax``.
+
+    Dropout takes its mask from the caller (``dropout_mask``, zeros and
+    ``1/(1-p)``), so each run draws it from its own generator; without a mask
+    (evaluation) no dropout is applied.
+
+    Shape
+    -----
+    z (R, B, D) -> gamma (R, B, K)
+    """
+
+    def __init__(self, n_runs: int, in_dim: int, hidden: int, n_components: int, dropout: float = 0.5):
+        super().__init__()
+        self.hidden, self.dropout = hidden, dropout
+        self.fc1 = RunLinear(n_runs, in_dim, hidden)
+        self.fc2 = RunLinear(n_runs, hidden, n_components)
+
+    def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
+        self.fc1.reset_parameters(generators)
+        self.fc2.reset_parameters(generators)
+
+    def forward(self, z: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.tanh(self.fc1(z))
+        if dropout_mask is not None:
+            h = h * dropout_mask
+        return torch.softmax(self.fc2(h), dim=-1)
+
+
+def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Relative Euclidean distance and cosine similarity of x and its reconstruction.
+
+    Norms are floored at ``eps`` so an all-zero row gives finite features.
+
+    Shape
+    -----
+    x, x_hat (R, B, ...) -> (R, B, 2)
+    """
+    x = x.flatten(2)
+    x_hat = x_hat.flatten(2)
+    nx = x.norm(dim=-1).clamp_min(eps)
+    nxh = x_hat.norm(dim=-1).clamp_min(eps)
+    rel = (x - x_hat).norm(dim=-1) / nx
+    cos = (x * x_hat).sum(-1) / (nx * nxh)
+    return torch.stack([rel, cos], dim=-1)

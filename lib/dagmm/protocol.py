@@ -1,0 +1,206 @@
+"""The paper's evaluation protocol.
+
+For each run seed ``s`` in ``0..n_runs-1``:
+
+1. draw the dataset's rows (only KDDCUP-Rev is random: :func:`dagmm.datasets.draw_rows`);
+2. split them 50/50 at random, stratified by label, so both halves keep the
+   dataset's anomaly ratio and every run has the same number of rows;
+3. train on the *normal* rows of the training half only;
+4. score the test half; flag the ``rho`` fraction of test samples with the
+   highest energy (the paper's rule; ``rho`` is the dataset's anomaly ratio as
+   the paper states it), and compute precision, recall and F1 of the anomaly
+   class, plus the threshold-free AUROC and AUPRC.
+
+A run whose scores contain NaN or inf is *failed*: it is kept, counted in
+``n_failed``, and scored as a detector that finds nothing (precision, recall
+and F1 0, AUROC 0.5, AUPRC the test prevalence), so means are over all runs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
+from .datasets import draw_rows
+
+__all__ = [
+    "RunSplit",
+    "make_split",
+    "make_splits",
+    "top_rho_predict",
+    "evaluate_scores",
+    "run_dagmm",
+    "run_estimator",
+    "aggregate",
+    "METRICS",
+    "TABLE_COLUMNS",
+]
+
+METRICS = ("precision", "recall", "f1", "auroc", "auprc")
+TABLE_COLUMNS = ["dataset", "method", "n_runs", "n_failed"] + [
+    f"{m}_{s}" for m in METRICS for s in ("mean", "std")
+]
+SPLIT_SEED_TAG = 7919  # split of run s uses default_rng([s, SPLIT_SEED_TAG])
+
+
+@dataclass(frozen=True)
+class RunSplit:
+    """One run's rows, as indices into the dataset's base arrays.
+
+    Attributes
+    ----------
+    seed : int
+    train_idx : ndarray (n_train,)   normal rows of the training half
+    test_idx : ndarray (n_test,)     the whole test half
+    """
+
+    seed: int
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+
+def make_split(name: str, y_base: np.ndarray, seed: int) -> RunSplit:
+    """Draw run ``seed``'s rows and split them 50/50, stratified by label."""
+    rows = draw_rows(name, y_base, seed)
+    rng = np.random.default_rng([seed, SPLIT_SEED_TAG])
+    train, test = [], []
+    for label in (0, 1):
+        r = rows[y_base[rows] == label]
+        r = r[rng.permutation(len(r))]
+        half = len(r) // 2
+        train.append(r[:half])
+        test.append(r[half:])
+    train_all = np.concatenate(train)
+    train_normal = np.sort(train_all[y_base[train_all] == 0])
+    return RunSplit(seed, train_normal, np.sort(np.concatenate(test)))
+
+
+def make_splits(name: str, y_base: np.ndarray, seeds: Sequence[int]) -> list[RunSplit]:
+    return [make_split(name, y_base, s) for s in seeds]
+
+
+def top_rho_predict(scores: np.ndarray, rho: float) -> np.ndarray:
+    """Flag (1) the ``rho`` fraction of samples with the highest scores."""
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must be in (0, 1), got {rho}")
+    thr = np.quantile(scores, 1.0 - rho)
+    return (scores > thr).astype(np.int64)
+
+
+def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
+    """Metrics of one run; ``scores`` higher = more anomalous."""
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != y_true.shape:
+        raise ValueError(f"scores {scores.shape} and labels {y_true.shape} differ in shape")
+    if not np.all(np.isfinite(scores)):
+        return dict(precision=0.0, recall=0.0, f1=0.0, auroc=0.5, auprc=float(y_true.mean()), failed=True)
+    pred = top_rho_predict(scores, rho)
+    p, r, f, _ = precision_recall_fscore_support(y_true, pred, average="binary", zero_division=0)
+    return dict(
+        precision=float(p),
+        recall=float(r),
+        f1=float(f),
+        auroc=float(roc_auc_score(y_true, scores)),
+        auprc=float(average_precision_score(y_true, scores)),
+        failed=False,
+    )
+
+
+def run_dagmm(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[RunSplit],
+    estimator,
+    *,
+    rho: float,
+    method: str = "DAGMM",
+    max_parallel: int | None = None,
+    keep: Sequence[int] = (0,),
+) -> tuple[pd.DataFrame, dict]:
+    """All runs of DAGMM (trained together, ``max_parallel`` at a time).
+
+    Parameters
+    ----------
+    X, y : base arrays of the dataset (:func:`dagmm.datasets.load_base`)
+    splits : one :class:`RunSplit` per run
+    estimator : DAGMM
+        Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``.
+    keep : run positions whose test energies and embeddings are returned
+
+    Returns
+    -------
+    per_run : DataFrame, one row per run
+    artifacts : dict run position -> dict(energy, y, z) for the runs in ``keep``
+    """
+    from .estimator import fit_runs
+    from .training import compute_energy, embed
+
+    chunk = max_parallel or len(splits)
+    rows, artifacts = [], {}
+    for start in range(0, len(splits), chunk):
+        part = splits[start : start + chunk]
+        t0 = time.perf_counter()
+        module, history, Xt = fit_runs(
+            estimator, X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
+            desc=f"{method} {name} runs {start}-{start + len(part) - 1}",
+        )
+        test_idx = np.stack([s.test_idx for s in part])
+        energy = compute_energy(module, Xt, test_idx)
+        seconds = (time.perf_counter() - t0) / len(part)
+        for j, s in enumerate(part):
+            m = evaluate_scores(y[s.test_idx], energy[j], rho)
+            m["failed"] = bool(m["failed"] or history["failed"][j])
+            rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, seconds=seconds))
+            if start + j in keep:
+                z, _ = embed(module, Xt, test_idx)
+                artifacts[start + j] = dict(energy=energy[j], y=y[s.test_idx], z=z[j].cpu().numpy(), loss=history["loss"][:, j])
+        del module, Xt
+    return pd.DataFrame(rows), artifacts
+
+
+def run_estimator(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[RunSplit],
+    make_estimator: Callable[[int], object],
+    *,
+    rho: float,
+    method: str,
+    score: Callable[[object, np.ndarray], np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """All runs of any estimator, one after another.
+
+    ``make_estimator(seed)`` returns an unfitted estimator; ``score(est, X)``
+    returns anomaly scores (higher = more anomalous), by default
+    ``est.energy(X)`` if it exists, else ``-est.score_samples(X)``.
+    """
+    rows = []
+    for i, s in enumerate(splits):
+        t0 = time.perf_counter()
+        est = make_estimator(s.seed).fit(X[s.train_idx])
+        if score is not None:
+            sc = score(est, X[s.test_idx])
+        elif hasattr(est, "energy"):
+            sc = est.energy(X[s.test_idx])
+        else:
+            sc = -est.score_samples(X[s.test_idx])
+        m = evaluate_scores(y[s.test_idx], sc, rho)
+        rows.append(dict(dataset=name, method=method, run=i, seed=s.seed, **m, seconds=time.perf_counter() - t0))
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation (ddof=1) over runs, failed runs included."""
+    g = per_run.groupby(["dataset", "method"], sort=False)
+    out = g.agg(n_runs=("run", "size"), n_failed=("failed", "sum"))
+    for m in METRICS:
+        out[f"{m}_mean"] = g[m].mean()
+        out[f"{m}_std"] = g[m].std(ddof=1)
+    return out.reset_index()[TABLE_COLUMNS]

@@ -1,0 +1,197 @@
+"""Run every numbered notebook with papermill and publish the reports.
+
+``python -m dagmm.runner --profile full`` (what ``run_all.sh`` calls):
+
+* executes ``notebooks/NN_*.ipynb`` in order with the ``profile`` parameter;
+* writes executed notebooks to ``<out>/executed/`` and HTML to ``<out>/html/``
+  (``<out>`` is ``reports/`` for ``full`` and ``reports/smoke/`` for ``smoke``);
+* records the git commit, package versions, device and wall time of each
+  notebook in ``<out>/run_log.json`` and writes ``<out>/index.html`` linking
+  every report, table and figure;
+* a failing notebook keeps its executed copy and HTML, the others still run,
+  and the exit status is 1 with a line naming the notebook and the cell.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import paths
+
+__all__ = ["main", "run_notebook", "write_index"]
+
+PACKAGES = ("dagmm", "torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn", "papermill", "nbconvert")
+
+
+def _git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib", "notebooks"], cwd=paths.ROOT, capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"cpu: {cpu}, {os.cpu_count()} cores"
+
+
+def _failed_cell(nb_path: Path) -> str:
+    import nbformat
+
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:  # noqa: BLE001 - the notebook may not exist if papermill failed early
+        return "unknown cell"
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                return f"cell {i} (In [{cell.get('execution_count')}]): {o.get('ename')}: {o.get('evalue')}"
+    return "unknown cell"
+
+
+def to_html(executed: Path, html_path: Path) -> None:
+    """Export an executed notebook to HTML (streams coalesced, inputs kept)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    nb = nbformat.read(executed, as_version=4)
+    exporter = HTMLExporter()
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
+    body, _ = exporter.from_notebook_node(nb)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = html_path.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(html_path)
+
+
+def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
+    """Execute one notebook; returns its log record (never raises on cell errors)."""
+    import papermill as pm
+
+    executed = out / "executed" / nb.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    status, where = "ok", ""
+    try:
+        pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=True)
+    except pm.PapermillExecutionError:
+        status, where = "failed", _failed_cell(executed)
+    except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
+        status, where = "failed", f"{type(exc).__name__}: {exc}"
+    wall = time.perf_counter() - t0
+    html_path = out / "html" / (nb.stem + ".html")
+    if executed.exists():
+        try:
+            to_html(executed, html_path)
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
+    nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
+    return dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
+                executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)))
+
+
+def write_index(out: Path, log: dict) -> Path:
+    """``index.html`` linking every report, table and figure under ``out``."""
+    def links(folder: str, pattern: str) -> str:
+        files = sorted((out / folder).glob(pattern)) if (out / folder).exists() else []
+        return "".join(f'<li><a href="{html.escape(str(f.relative_to(out)))}">{html.escape(f.name)}</a></li>' for f in files) or "<li>none</li>"
+
+    rows = "".join(
+        f"<tr><td><a href=\"{html.escape(r['html'])}\">{html.escape(r['notebook'])}</a></td><td>{r['status']}</td>"
+        f"<td>{r['wall_s']:.0f} s</td><td>{html.escape(r['where'])}</td></tr>"
+        for r in log["notebooks"]
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in log["versions"].items() if v)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>DAGMM study reports ({log['profile']})</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head><body>
+<h1>DAGMM study: reports ({html.escape(log['profile'])} profile)</h1>
+<p>Commit <code>{html.escape(log['commit'])}</code> &middot; device {html.escape(log['device'])} &middot; finished {html.escape(log['finished'])}
+&middot; total wall time {log['wall_s']:.0f} s</p><p>{html.escape(versions)}</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall time</th><th>failure</th></tr>{rows}</table>
+<h2>Tables</h2><ul>{links('tables', '*.csv')}</ul>
+<h2>Figures</h2><ul>{links('figures', '*.png')}</ul>
+<h2>Benchmarks</h2><ul>{links('benchmarks', '*')}</ul>
+</body></html>"""
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="full", choices=["full", "smoke"])
+    ap.add_argument("--notebooks", nargs="*", help="notebooks to run (default: notebooks/NN_*.ipynb)")
+    ap.add_argument("--out", help="output folder (default: reports/ or reports/smoke/)")
+    ap.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra papermill parameter for every notebook (value parsed as JSON when possible)")
+    args = ap.parse_args(argv)
+    nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
+    params = {"profile": args.profile}
+    if args.out:
+        params["reports_dir"] = str(out)
+    for kv in args.parameter:
+        k, _, v = kv.partition("=")
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    t0 = time.perf_counter()
+    log = dict(profile=args.profile, commit=_git_commit(), device=_device(), versions=_versions(), notebooks=[])
+    for nb in nbs:
+        print(f"== {nb.name} ({args.profile})", flush=True)
+        rec = run_notebook(nb, out, params)
+        log["notebooks"].append(rec)
+        print(f"   {rec['status']} in {rec['wall_s']:.0f} s{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
+    log["wall_s"] = round(time.perf_counter() - t0, 1)
+    log["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    write_index(out, log)
+    if args.profile == "full" and out == paths.REPORTS:
+        from .reporting import update_readme
+
+        if update_readme(paths.ROOT / "README.md", paths.TABLES / "table2_dagmm.csv"):
+            print("README.md: results table updated from reports/tables/table2_dagmm.csv")
+    failed = [r for r in log["notebooks"] if r["status"] != "ok"]
+    for r in failed:
+        print(f"FAILED: {r['notebook']} at {r['where']} (executed copy: {out / r['executed']})", file=sys.stderr)
+    print(f"reports: {out / 'index.html'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Training loop: R runs of a :class:`~dagmm.model.DAGMMModule` at once.
+
+The data stay on the device as one array; each run has its own training row
+indices, its own min-max scaling, its own shuffling and dropout generators,
+so a run gives the same result whether it is trained alone or beside others.
+The hot loop has no host synchronisation: losses are accumulated on the
+device and looked at once per epoch (to flag runs that went NaN).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .mixture import CovarianceJitterWarning
+from .model import DAGMMModule
+
+__all__ = ["resolve_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
+
+DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None) is CUDA when available, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    return dev
+
+
+def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu", offset: int = 0) -> list[torch.Generator]:
+    """One seeded ``torch.Generator`` per run."""
+    gens = []
+    for s in seeds:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(s) + offset)
+        gens.append(g)
+    return gens
+
+
+def _as_index(idx, n_runs: int | None, device) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    if t.ndim == 1:
+        t = t[None]
+    if n_runs is not None and t.shape[0] != n_runs:
+        raise ValueError(f"index array has {t.shape[0]} runs, the module {n_runs}")
+    return t.to(device)
+
+
+@torch.no_grad()
+def fit_minmax(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
+    """Set each run's scaling to min-max over its own training rows.
+
+    Constant features get scale 1 (they are only shifted).
+    """
+    lo = torch.stack([X[i].amin(0) for i in idx])  # (R, ...)
+    hi = torch.stack([X[i].amax(0) for i in idx])
+    rng = hi - lo
+    rng = torch.where(rng > 0, rng, torch.ones_like(rng))
+    module.shift.copy_(lo[:, None])
+    module.scale.copy_(rng[:, None])
+
+
+def train(
+    module: DAGMMModule,
+    X: torch.Tensor,
+    train_idx,
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lambda_energy: float,
+    lambda_cov: float,
+    verbose: bool = False,
+    desc: str = "DAGMM",
+) -> dict:
+    """Train every run of ``module`` on its own rows of ``X`` with Adam.
+
+    Parameters
+    ----------
+    module : DAGMMModule with R runs, already on ``X``'s device and initialised
+    X : Tensor (N, ...) on the training device
+    train_idx : array (R, n) or (n,)
+        Row indices of each run's training set (equal sizes).
+    seeds : sequence of int, length R
+        Seeds of the runs' shuffling and dropout generators.
+    epochs, batch_size : int
+        The last, smaller batch of an epoch is kept (as ``DataLoader`` does).
+    lr, lambda_energy, lambda_cov : float
+
+    Returns
+    -------
+    dict with ``loss`` (ndarray (epochs, R), mean loss per epoch) and
+    ``failed`` (bool ndarray (R,), runs whose loss became NaN or inf).
+    """
+    device = X.device
+    idx = _as_index(train_idx, module.n_runs, device)
+    R, n = idx.shape
+    shuffle_gens = make_generators(seeds)
+    drop_gens = make_generators(seeds, device, DROPOUT_SEED_OFFSET)
+    p = module.estimation.dropout
+    h = module.estimation.hidden
+    opt = torch.optim.Adam(module.parameters(), lr=lr, fused=True)
+    history = np.zeros((epochs, R))
+    failed = np.zeros(R, dtype=bool)
+    retried = torch.zeros((), dtype=torch.long, device=device)
+    bar = None
+    if verbose and epochs > 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=desc, leave=False)
+    module.train()
+    for epoch in range(epochs):
+        perm = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
+        rows = idx.gather(1, perm)  # (R, n)
+        mask = None
+        if p > 0:
+            mask = torch.stack(
+                [torch.empty(n, h, device=device).bernoulli_(1 - p, generator=g) for g in drop_gens]
+            ).div_(1 - p)  # (R, n, h)
+        total = torch.zeros(R, device=device)
+        steps = 0
+        for s in range(0, n, batch_size):
+            xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
+            mb = None if mask is None else mask[:, s : s + batch_size]
+            loss, n_ret = module.loss(xb, mb, lambda_energy, lambda_cov)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            total += loss.detach()
+            retried += n_ret
+            steps += 1
+        epoch_loss = (total / steps).cpu().numpy()  # one sync per epoch
+        history[epoch] = epoch_loss
+        failed |= ~np.isfinite(epoch_loss)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=float(np.nanmean(epoch_loss)), failed=int(failed.sum()))
+    if bar is not None:
+        bar.close()
+    if int(retried) > 0:
+        warnings.warn(
+            f"{int(retried)} mini-batch covariances needed more diagonal jitter than "
+            f"eps={module.mixture.eps:g} during training",
+            CovarianceJitterWarning,
+            stacklevel=2,
+        )
+    module.eval()
+    return {"loss": history, "failed": failed}
+
+
+@torch.no_grad()
+def embed(module: DAGMMModule, X: torch.Tensor, idx, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """Low-dimensional representation z (R, m, D) and memberships gamma (R, m, K), eval mode."""
+    module.eval()
+    idx = _as_index(idx, module.n_runs, X.device)
+    zs, gs = [], []
+    for s in range(0, idx.shape[1], chunk):
+        out = module(X[idx[:, s : s + chunk]])
+        zs.append(out.z)
+        gs.append(out.gamma)
+    return torch.cat(zs, 1), torch.cat(gs, 1)
+
+
+@torch.no_grad()
+def estimate_mixture(module: DAGMMModule, X: torch.Tensor, train_idx, chunk: int = 16384) -> None:
+    """Fit the scoring mixture over each run's *whole* training set (float64 sums)."""
+    z, gamma = embed(module, X, train_idx, chunk)
+    params = module.mixture.estimate(gamma.double(), z.double())
+    module.phi.copy_(params.phi)
+    module.mu.copy_(params.mu)
+    module.cov.copy_(params.cov)
+
+
+@torch.no_grad()
+def compute_energy(module: DAGMMModule, X: torch.Tensor, idx, chunk: int = 16384) -> np.ndarray:
+    """Sample energies (R, m) of the rows ``idx`` (R, m) under each run's fitted mixture."""
+    module.eval()
+    idx = _as_index(idx, module.n_runs, X.device)
+    out = [module.energy(X[idx[:, s : s + chunk]]) for s in range(0, idx.shape[1], chunk)]
+    return torch.cat(out, 1).cpu().numpy()

@@ -1,0 +1,59 @@
+"""Every numbered notebook runs end to end under papermill with the smoke profile."""
+import json
+
+import pytest
+
+from dagmm import paths
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_under_smoke_profile(nb, tmp_path, real_data_dir):
+    import papermill as pm
+
+    out = tmp_path / "reports"
+    pm.execute_notebook(
+        str(nb), str(tmp_path / nb.name), cwd=str(nb.parent), progress_bar=False,
+        parameters=dict(profile="smoke", data_dir=str(real_data_dir), reports_dir=str(out), device="cpu"),
+    )
+    tables = list((out / "tables").glob("*.csv"))
+    figures = list((out / "figures").glob("*.png"))
+    assert tables and figures
+
+
+def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell():
+    for nb in NOTEBOOKS:
+        cells = json.loads(nb.read_text())["cells"]
+        assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# "), nb
+        assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), nb
+        for c in cells:
+            if c["cell_type"] == "code":
+                assert not c["outputs"] and c["execution_count"] is None, f"{nb.name} has outputs"
+
+
+def test_runner_reports_a_failing_notebook_and_keeps_its_copy(tmp_path, capsys):
+    import nbformat
+
+    from dagmm import runner
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = 'full'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_fails.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    (out / "tables" / "earlier.csv").write_text("a\n1\n")
+    code = runner.main(["--profile", "smoke", "--out", str(out), "--notebooks", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "99_fails.ipynb" in err and "ValueError: boom" in err and "In [" in err
+    assert (out / "executed" / "99_fails.ipynb").exists() and (out / "html" / "99_fails.html").exists()
+    assert (out / "tables" / "earlier.csv").read_text() == "a\n1\n"
+    log = json.loads((out / "run_log.json").read_text())
+    assert log["notebooks"][0]["status"] == "failed" and (out / "index.html").exists()
