@@ -1,0 +1,159 @@
+"""Speed of one DAGMM training step in the paper's KDDCUP setting (batch 1024).
+
+Writes ``reports/benchmarks/step_time_<device>.csv`` and ``.md`` with:
+
+* ms per training step for one run, and for 20 runs trained together
+  (per batched step and per run);
+* the achieved FLOP rate of those steps against this machine's measured
+  float32 matrix-multiply rate;
+* optionally (``--full-run``) the wall time of one full 200-epoch KDDCUP run
+  on the real data (needs the data files).
+
+Usage: ``python benchmarks/step_time.py [--device auto] [--full-run]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dagmm import DAGMM, paths
+from dagmm.estimator import build_module
+from dagmm.training import make_generators, resolve_device
+
+B = 1024
+D_IN = 118
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def device_name(dev) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
+
+
+def matmul_rate(dev, n=None, reps=10) -> float:
+    """Measured float32 matrix-multiply rate in GFLOP/s."""
+    n = n or (8192 if dev.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=dev)
+    for _ in range(3):
+        a @ a
+    sync(dev)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ a
+    sync(dev)
+    return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
+
+
+def step_flops(est: DAGMM, n_runs: int) -> float:
+    """Matrix-multiply FLOPs of one training step (forward + backward = 3x forward)."""
+    dims = (D_IN, *est.hidden, est.latent_dim)
+    macs = sum(a * b for a, b in zip(dims[:-1], dims[1:])) * 2  # encoder + mirrored decoder
+    macs += (est.latent_dim + 2) * est.estimation_hidden + est.estimation_hidden * est.n_components
+    return 3 * 2 * macs * B * n_runs
+
+
+def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5) -> float:
+    """Median seconds per training step (the same work as dagmm.training.train's inner loop)."""
+    module = build_module(est, n_runs, D_IN)
+    module.reset_parameters(make_generators(range(n_runs)))
+    module.to(dev)
+    X = torch.rand(20_000, D_IN, device=dev)
+    opt = torch.optim.Adam(module.parameters(), lr=est.lr, fused=True)
+    gens = make_generators(range(n_runs))
+    mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
+    idx = torch.stack([torch.randperm(20_000, generator=g)[:B] for g in gens]).to(dev)
+
+    def step():
+        loss, _ = module.loss(X[idx], mask, est.lambda_energy, est.lambda_cov)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+
+    for _ in range(20):
+        step()
+    sync(dev)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(dev)
+        times.append((time.perf_counter() - t) / steps)
+    return statistics.median(times)
+
+
+def full_run_seconds(dev) -> float:
+    from dagmm.datasets import load_base
+    from dagmm.protocol import make_split
+
+    X, y = load_base("kddcup")
+    s = make_split("kddcup", y, 0)
+    t = time.perf_counter()
+    DAGMM.from_paper("kddcup", device=str(dev), random_state=0).fit(X[s.train_idx])
+    sync(dev)
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--full-run", action="store_true", help="also time one 200-epoch KDDCUP run on the real data")
+    ap.add_argument("--out", default=str(paths.BENCHMARKS))
+    args = ap.parse_args(argv)
+    dev = resolve_device(args.device)
+    est = DAGMM.from_paper("kddcup")
+    peak = matmul_rate(dev)
+    rows = []
+    for r in (1, 20):
+        sec = time_steps(est, r, dev, args.steps)
+        gflops = step_flops(est, r) / sec / 1e9
+        rows.append(dict(measure=f"training step, {r} run{'s' if r > 1 else ''} together", runs=r,
+                         ms_per_step=sec * 1e3, ms_per_run_step=sec * 1e3 / r, achieved_gflops=gflops,
+                         matmul_peak_gflops=peak, fraction_of_matmul_peak=gflops / peak))
+        print(rows[-1], flush=True)
+    if args.full_run:
+        sec = full_run_seconds(dev)
+        rows.append(dict(measure="one full KDDCUP run (200 epochs, real data)", runs=1, wall_s=sec))
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    df.insert(0, "device", device_name(dev))
+    df.insert(1, "torch", torch.__version__)
+    os.makedirs(args.out, exist_ok=True)
+    tag = "cuda" if dev.type == "cuda" else "cpu"
+    df.to_csv(os.path.join(args.out, f"step_time_{tag}.csv"), index=False, float_format="%.6g")
+    with open(os.path.join(args.out, f"step_time_{tag}.md"), "w") as fh:
+        fh.write(f"# DAGMM training step, KDDCUP setting (batch {B})\n\n")
+        fh.write(f"Device: {device_name(dev)}; torch {torch.__version__}; written by `benchmarks/step_time.py`.\n\n")
+        for r in rows:
+            if "ms_per_step" in r:
+                fh.write(f"- {r['measure']}: {r['ms_per_step']:.3f} ms per step ({r['ms_per_run_step']:.3f} ms per run-step), "
+                         f"{r['achieved_gflops']:.1f} GFLOP/s = {100 * r['fraction_of_matmul_peak']:.2f}% of the measured "
+                         f"float32 matmul rate ({r['matmul_peak_gflops']:.0f} GFLOP/s)\n")
+            else:
+                fh.write(f"- {r['measure']}: {r['wall_s']:.1f} s\n")
+    print(df.to_string())
+
+
+if __name__ == "__main__":
+    main()
