@@ -25,7 +25,7 @@ import torch
 
 from dagmm import DAGMM, paths
 from dagmm.estimator import build_module
-from dagmm.training import make_generators, resolve_device
+from dagmm.training import Stepper, make_generators, resolve_device
 
 B = 1024
 D_IN = 118
@@ -73,21 +73,18 @@ def step_flops(est: DAGMM, n_runs: int) -> float:
 
 
 def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5) -> float:
-    """Median seconds per training step (the same work as dagmm.training.train's inner loop)."""
+    """Median seconds per training step (dagmm.training.Stepper, as in the training loop)."""
     module = build_module(est, n_runs, D_IN)
     module.reset_parameters(make_generators(range(n_runs)))
     module.to(dev)
     X = torch.rand(20_000, D_IN, device=dev)
-    opt = torch.optim.Adam(module.parameters(), lr=est.lr, fused=True)
+    stepper = Stepper(module, est.lr, est.lambda_energy, est.lambda_cov)
     gens = make_generators(range(n_runs))
     mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
     idx = torch.stack([torch.randperm(20_000, generator=g)[:B] for g in gens]).to(dev)
 
     def step():
-        loss, _ = module.loss(X[idx], mask, est.lambda_energy, est.lambda_cov)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
+        stepper(X[idx], mask)
 
     for _ in range(20):
         step()

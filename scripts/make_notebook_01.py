@@ -21,7 +21,7 @@ The `smoke` profile writes the same files under `reports/smoke/` instead, so it 
 code("""profile: str = "full"  # "full": paper settings and n_runs runs; "smoke": 2 runs, a few epochs
 n_runs: int = 20  # runs per dataset, seeds 0..n_runs-1 (smoke caps it at 2)
 datasets: str = "kddcup,kddcup_rev,thyroid,arrhythmia"  # comma-separated dataset names
-ablation_datasets: str = "thyroid,arrhythmia"  # where DAGMM is also run with lambda_cov = 0
+ablation_datasets: str = "thyroid,arrhythmia"  # where DAGMM is also run without the covariance penalty
 data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"

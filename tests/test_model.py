@@ -121,3 +121,16 @@ def test_mixture_for_scoring_is_estimated_over_the_whole_training_set():
     p = m.module_.mixture.estimate(out.gamma.double(), z)
     np.testing.assert_allclose(m.module_.phi.numpy(), p.phi.numpy(), rtol=1e-5)
     np.testing.assert_allclose(m.module_.mu.numpy(), p.mu.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_training_follows_eager_training():
+    normal, anom = manifold_data()
+    X = np.vstack([normal, anom])
+    idx = np.arange(700)[None].repeat(2, 0)  # 700 rows, batch 128: 5 full batches and a partial one
+    est = DAGMM(**{**SMALL, "device": "cuda"}, epochs=3)
+    g, hg, Xg = fit_runs(est, X, idx, [0, 1], cuda_graph=True)
+    e, he, Xe = fit_runs(est, X, idx, [0, 1], cuda_graph=False)
+    np.testing.assert_allclose(hg["loss"], he["loss"], rtol=1e-4)
+    for p, q in zip(g.parameters(), e.parameters()):
+        np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), atol=1e-5)

@@ -64,7 +64,7 @@ def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
     return DAGMMModule(compressor, estimation, GaussianMixture(est.cov_eps), n_runs, (n_features,))
 
 
-def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, verbose=None, desc="DAGMM"):
+def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, verbose=None, desc="DAGMM", cuda_graph=True):
     """Train ``len(seeds)`` DAGMMs with ``est``'s parameters at once.
 
     Parameters
@@ -77,6 +77,8 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
     seeds : sequence of R ints
         Run r behaves exactly as ``DAGMM(random_state=seeds[r])`` fitted on
         ``X[train_idx[r]]``.
+    cuda_graph : bool, default True
+        On CUDA, replay training steps from a captured graph.
 
     Returns
     -------
@@ -107,6 +109,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
         lambda_cov=est.lambda_cov,
         verbose=est.verbose if verbose is None else verbose,
         desc=desc,
+        cuda_graph=cuda_graph,
     )
     training.estimate_mixture(module, Xt, idx)
     return module, history, Xt

@@ -72,7 +72,7 @@ def stable_cholesky(cov: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.
         c = cov.detach()
         for mult in JITTER_LADDER[1:]:
             _, info = torch.linalg.cholesky_ex(c + jitter[..., None, None] * eye)
-            jitter = torch.where(info > 0, jitter.new_tensor(eps * mult), jitter)
+            jitter = torch.where(info > 0, eps * mult, jitter)  # scalar: no host-to-device copy
     L, _ = torch.linalg.cholesky_ex(cov + jitter[..., None, None] * eye)
     n_retried = (jitter > eps).sum()
     return L, jitter, n_retried

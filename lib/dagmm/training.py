@@ -17,7 +17,7 @@ import torch
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["resolve_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
+__all__ = ["Stepper", "resolve_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
 
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
 
@@ -43,7 +43,8 @@ def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu", of
 
 
 def _as_index(idx, n_runs: int | None, device) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
+    t = t.to(dtype=torch.long)
     if t.ndim == 1:
         t = t[None]
     if n_runs is not None and t.shape[0] != n_runs:
@@ -65,6 +66,84 @@ def fit_minmax(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
     module.scale.copy_(rng[:, None])
 
 
+class Stepper:
+    """One optimisation step of all runs: loss, backward, Adam.
+
+    On CUDA the step for full-size batches is captured once in a CUDA graph
+    and replayed (the network is tiny, so launching its ~300 kernels one by
+    one from Python costs far more than running them). Batches of another
+    size (an epoch's last one) run eagerly through the same optimiser. If
+    capture fails, every step runs eagerly, with a warning. On the CPU every
+    step is eager.
+
+    Parameters
+    ----------
+    module : DAGMMModule
+    lr, lambda_energy, lambda_cov : float
+    cuda_graph : bool, default True
+        Use a CUDA graph when the module is on a CUDA device.
+    """
+
+    def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True):
+        self.module = module
+        self.lambdas = (lambda_energy, lambda_cov)
+        self.device = next(module.parameters()).device
+        self.use_graph = cuda_graph and self.device.type == "cuda"
+        self.opt = torch.optim.Adam(module.parameters(), lr=lr, fused=True, capturable=self.use_graph)
+        self.graph = None
+        self.graph_shape = None
+        self._warmup = 3  # eager steps before capture (CUDA's recipe)
+
+    def _eager(self, xb, mb):
+        loss, n_ret = self.module.loss(xb, mb, *self.lambdas)
+        # keep .grad tensors in place: a captured graph writes into them
+        self.opt.zero_grad(set_to_none=self.graph is None)
+        loss.sum().backward()
+        self.opt.step()
+        return loss.detach(), n_ret
+
+    def _capture(self, xb, mb):
+        self.static_x = xb.clone()
+        self.static_m = None if mb is None else mb.clone()
+        self.opt.zero_grad(set_to_none=True)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            loss, n_ret = self.module.loss(self.static_x, self.static_m, *self.lambdas)
+            loss.sum().backward()
+            self.opt.step()
+        self.static_loss, self.static_nret = loss.detach(), n_ret
+        self.graph, self.graph_shape = g, tuple(xb.shape)
+
+    def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run one step on batch ``xb`` (R, B, ...) with dropout mask ``mb``; returns (loss (R,), n_retried)."""
+        if not self.use_graph:
+            return self._eager(xb, mb)
+        if self.graph is not None and tuple(xb.shape) == self.graph_shape:
+            self.static_x.copy_(xb)
+            if mb is not None:
+                self.static_m.copy_(mb)
+            self.graph.replay()
+            return self.static_loss.clone(), self.static_nret.clone()
+        if self.graph is None and self._warmup == 0:
+            try:
+                self._capture(xb, mb)  # records only; the step itself runs below
+                return self(xb, mb)
+            except RuntimeError as exc:  # e.g. an op that cannot be captured
+                warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly", RuntimeWarning, stacklevel=2)
+                self.use_graph = False
+                torch.cuda.synchronize()
+                return self._eager(xb, mb)
+        if self.graph is None:
+            self._warmup -= 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = self._eager(xb, mb)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        return self._eager(xb, mb)
+
+
 def train(
     module: DAGMMModule,
     X: torch.Tensor,
@@ -78,6 +157,7 @@ def train(
     lambda_cov: float,
     verbose: bool = False,
     desc: str = "DAGMM",
+    cuda_graph: bool = True,
 ) -> dict:
     """Train every run of ``module`` on its own rows of ``X`` with Adam.
 
@@ -92,6 +172,8 @@ def train(
     epochs, batch_size : int
         The last, smaller batch of an epoch is kept (as ``DataLoader`` does).
     lr, lambda_energy, lambda_cov : float
+    cuda_graph : bool, default True
+        On CUDA, replay full-size steps from a captured graph (see :class:`Stepper`).
 
     Returns
     -------
@@ -105,7 +187,7 @@ def train(
     drop_gens = make_generators(seeds, device, DROPOUT_SEED_OFFSET)
     p = module.estimation.dropout
     h = module.estimation.hidden
-    opt = torch.optim.Adam(module.parameters(), lr=lr, fused=True)
+    step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph)
     history = np.zeros((epochs, R))
     failed = np.zeros(R, dtype=bool)
     retried = torch.zeros((), dtype=torch.long, device=device)
@@ -128,11 +210,8 @@ def train(
         for s in range(0, n, batch_size):
             xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
             mb = None if mask is None else mask[:, s : s + batch_size]
-            loss, n_ret = module.loss(xb, mb, lambda_energy, lambda_cov)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            total += loss.detach()
+            loss, n_ret = step(xb, mb)
+            total += loss
             retried += n_ret
             steps += 1
         epoch_loss = (total / steps).cpu().numpy()  # one sync per epoch
