@@ -78,7 +78,7 @@ def replicate_dataset(
         t0 = time.perf_counter()
         from sklearn.ensemble import IsolationForest
 
-        df = run_estimator(name, X, y, splits, lambda s: IsolationForest(random_state=s, n_jobs=1), rho=rho, method="Isolation Forest")
+        df = run_estimator(name, X, y, splits, lambda s: IsolationForest(random_state=s, n_jobs=-1), rho=rho, method="Isolation Forest")
         frames.append(df)
         if verbose:
             print(f"{name:>11} | {'Isolation Forest':<22} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
