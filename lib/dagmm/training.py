@@ -183,43 +183,50 @@ def train(
     device = X.device
     idx = _as_index(train_idx, module.n_runs, device)
     R, n = idx.shape
-    shuffle_gens = make_generators(seeds)
+    shuffle_gens = make_generators(seeds, device)
     drop_gens = make_generators(seeds, device, DROPOUT_SEED_OFFSET)
     p = module.estimation.dropout
     h = module.estimation.hidden
     step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph)
-    history = np.zeros((epochs, R))
+    history = torch.zeros(epochs, R, device=device)
     failed = np.zeros(R, dtype=bool)
     retried = torch.zeros((), dtype=torch.long, device=device)
+    # Shuffles and dropout masks of several epochs are drawn at once (one call
+    # per run), and the host looks at the losses once per such chunk: small
+    # datasets run thousands of tiny epochs.
+    chunk = max(1, min(epochs, -(-(1 << 16) // n)))
     bar = None
     if verbose and epochs > 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc=desc, leave=False)
     module.train()
-    for epoch in range(epochs):
-        perm = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
-        rows = idx.gather(1, perm)  # (R, n)
-        mask = None
+    for e0 in range(0, epochs, chunk):
+        E = min(chunk, epochs - e0)
+        # a random permutation per (epoch, run): argsort of uniform draws
+        perms = torch.stack([torch.rand(E, n, generator=g, device=device).argsort(-1) for g in shuffle_gens], 1)  # (E, R, n)
+        masks = None
         if p > 0:
-            mask = torch.stack(
-                [torch.empty(n, h, device=device).bernoulli_(1 - p, generator=g) for g in drop_gens]
-            ).div_(1 - p)  # (R, n, h)
-        total = torch.zeros(R, device=device)
-        steps = 0
-        for s in range(0, n, batch_size):
-            xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
-            mb = None if mask is None else mask[:, s : s + batch_size]
-            loss, n_ret = step(xb, mb)
-            total += loss
-            retried += n_ret
-            steps += 1
-        epoch_loss = (total / steps).cpu().numpy()  # one sync per epoch
-        history[epoch] = epoch_loss
-        failed |= ~np.isfinite(epoch_loss)
+            masks = torch.stack(
+                [torch.empty(E, n, h, device=device).bernoulli_(1 - p, generator=g) for g in drop_gens], 1
+            ).div_(1 - p)  # (E, R, n, h)
+        for e in range(E):
+            rows = idx.gather(1, perms[e])  # (R, n)
+            total = torch.zeros(R, device=device)
+            steps = 0
+            for s in range(0, n, batch_size):
+                xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
+                mb = None if masks is None else masks[e, :, s : s + batch_size]
+                loss, n_ret = step(xb, mb)
+                total += loss
+                retried += n_ret
+                steps += 1
+            history[e0 + e] = total / steps
+        chunk_loss = history[e0 : e0 + E].cpu().numpy()  # one host sync per chunk
+        failed |= ~np.isfinite(chunk_loss).all(0)
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=float(np.nanmean(epoch_loss)), failed=int(failed.sum()))
+            bar.update(E)
+            bar.set_postfix(loss=float(np.nanmean(chunk_loss[-1])), failed=int(failed.sum()))
     if bar is not None:
         bar.close()
     if int(retried) > 0:
@@ -230,7 +237,7 @@ def train(
             stacklevel=2,
         )
     module.eval()
-    return {"loss": history, "failed": failed}
+    return {"loss": history.cpu().numpy().astype(np.float64), "failed": failed}
 
 
 @torch.no_grad()
