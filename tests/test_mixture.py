@@ -104,4 +104,4 @@ def test_energy_is_computed_for_all_components_without_python_loop_over_k():
         single, _ = fam.log_prob_components(
             z, GaussianParams(torch.ones(1, 1, dtype=torch.float64), torch.tensor(mu[:, k : k + 1]), torch.tensor(cov[:, k : k + 1]))
         )
-        np.testing.assert_allclose(full[..., k].numpy(), single[..., 0].numpy() + np.log(phi[0, k]), rtol=1e-10)
+        np.testing.assert_allclose(full[:, k].numpy(), single[:, 0].numpy() + np.log(phi[0, k]), rtol=1e-10)

@@ -107,16 +107,18 @@ class GaussianMixture:
         -------
         GaussianParams with phi (R, K), mu (R, K, D), cov (R, K, D, D)
         """
-        nk = gamma.sum(1) + 10 * torch.finfo(gamma.dtype).eps  # (R, K)
-        phi = nk / gamma.shape[1]
+        # Layout: samples N innermost, so elementwise work runs over long
+        # contiguous rows rather than over D (often 3) values at a time.
         w = gamma.transpose(1, 2)  # (R, K, N)
+        nk = w.sum(-1) + 10 * torch.finfo(gamma.dtype).eps  # (R, K)
+        phi = nk / gamma.shape[1]
         mu = (w @ z) / nk[..., None]  # (R, K, D)
-        diff = z[:, None, :, :] - mu[:, :, None, :]  # (R, K, N, D), centred first
-        cov = (diff * w[..., None]).transpose(-1, -2) @ diff / nk[..., None, None]  # (R, K, D, D)
+        diff = z.transpose(1, 2)[:, None] - mu[..., None]  # (R, K, D, N), centred first
+        cov = (diff * w[:, :, None, :]) @ diff.transpose(-1, -2) / nk[..., None, None]  # (R, K, D, D)
         return GaussianParams(phi, mu, cov)
 
     def log_prob_components(self, z: torch.Tensor, params: GaussianParams) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-component ``log phi_k + log N(z | mu_k, Sigma_k)``, shape (R, N, K).
+        """Per-component ``log phi_k + log N(z | mu_k, Sigma_k)``, shape (R, K, N).
 
         Also returns the number of covariances whose jitter had to be raised.
         """
@@ -127,12 +129,11 @@ class GaussianMixture:
         # One triangular solve per component gives L^-1; then y = L^-1 (z - mu)
         # for all samples is a batched matrix product (as scikit-learn does).
         L_inv = torch.linalg.solve_triangular(L, eye, upper=False)  # (R, K, D, D)
-        diff = z[:, None, :, :] - mu[:, :, None, :]  # (R, K, N, D), centred first
-        y = diff @ L_inv.transpose(-1, -2)  # (R, K, N, D)
-        maha = y.pow(2).sum(-1).transpose(1, 2)  # (R, N, K)
+        diff = z.transpose(1, 2)[:, None] - mu[..., None]  # (R, K, D, N), centred first
+        maha = (L_inv @ diff).pow(2).sum(2)  # (R, K, N)
         logdet = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)  # (R, K)
         log_phi = torch.log(phi.clamp_min(torch.finfo(phi.dtype).tiny))
-        logp = log_phi[:, None, :] - 0.5 * (maha + logdet[:, None, :] + d * _LOG_2PI)
+        logp = (log_phi - 0.5 * (logdet + d * _LOG_2PI))[..., None] - 0.5 * maha
         return logp, n_retried
 
     def energy(self, z: torch.Tensor, params: GaussianParams, *, warn: bool = False) -> torch.Tensor:
@@ -150,7 +151,7 @@ class GaussianMixture:
                 CovarianceJitterWarning,
                 stacklevel=2,
             )
-        return -torch.logsumexp(logp, dim=-1)
+        return -torch.logsumexp(logp, dim=1)
 
     def penalty(self, params: GaussianParams) -> torch.Tensor:
         """``sum_k sum_j 1 / Sigma_kjj`` per run (paper, eq. 7), shape (R,)."""

@@ -115,7 +115,7 @@ class DAGMMModule(nn.Module):
         recon = (out.x - out.x_hat).pow(2).flatten(2).sum(-1).mean(-1)  # (R,)
         params = self.mixture.estimate(out.gamma, out.z)
         logp, n_retried = self.mixture.log_prob_components(out.z, params)
-        energy = -torch.logsumexp(logp, dim=-1).mean(-1)  # (R,)
+        energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
         return recon + lambda_energy * energy + lambda_cov * self.mixture.penalty(params), n_retried
 
     def energy(self, x: torch.Tensor, *, warn: bool = True) -> torch.Tensor:
