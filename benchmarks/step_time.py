@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -25,7 +24,7 @@ import torch
 
 from dagmm import DAGMM, paths
 from dagmm.estimator import build_module
-from dagmm.training import Stepper, make_generators, resolve_device
+from dagmm.training import Stepper, describe_device, make_generators, resolve_device
 
 B = 1024
 D_IN = 118
@@ -34,20 +33,6 @@ D_IN = 118
 def sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize()
-
-
-def device_name(dev) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
 
 
 def matmul_rate(dev, n=None, reps=10) -> float:
@@ -134,14 +119,14 @@ def main(argv=None):
         rows.append(dict(measure="one full KDDCUP run (200 epochs, real data)", runs=1, wall_s=sec))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    df.insert(0, "device", device_name(dev))
+    df.insert(0, "device", describe_device(dev))
     df.insert(1, "torch", torch.__version__)
     os.makedirs(args.out, exist_ok=True)
     tag = "cuda" if dev.type == "cuda" else "cpu"
     df.to_csv(os.path.join(args.out, f"step_time_{tag}.csv"), index=False, float_format="%.6g")
     with open(os.path.join(args.out, f"step_time_{tag}.md"), "w") as fh:
         fh.write(f"# DAGMM training step, KDDCUP setting (batch {B})\n\n")
-        fh.write(f"Device: {device_name(dev)}; torch {torch.__version__}; written by `benchmarks/step_time.py`.\n\n")
+        fh.write(f"Device: {describe_device(dev)}; torch {torch.__version__}; written by `benchmarks/step_time.py`.\n\n")
         for r in rows:
             if "ms_per_step" in r:
                 fh.write(f"- {r['measure']}: {r['ms_per_step']:.3f} ms per step ({r['ms_per_run_step']:.3f} ms per run-step), "

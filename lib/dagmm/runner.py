@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import paths
+from .training import describe_device
 
 __all__ = ["main", "run_notebook", "write_index"]
 
@@ -51,24 +52,6 @@ def _versions() -> dict:
         except metadata.PackageNotFoundError:
             out[p] = None
     return out
-
-
-def _device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return f"cpu: {cpu}, {os.cpu_count()} cores"
 
 
 def _failed_cell(nb_path: Path) -> str:
@@ -174,7 +157,7 @@ def main(argv=None) -> int:
         except json.JSONDecodeError:
             params[k] = v
     t0 = time.perf_counter()
-    log = dict(profile=args.profile, commit=_git_commit(), device=_device(), versions=_versions(), notebooks=[])
+    log = dict(profile=args.profile, commit=_git_commit(), device=describe_device(), versions=_versions(), notebooks=[])
     for nb in nbs:
         print(f"== {nb.name} ({args.profile})", flush=True)
         rec = run_notebook(nb, out, params)

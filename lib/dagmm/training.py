@@ -17,7 +17,7 @@ import torch
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
+__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
 
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
 
@@ -30,6 +30,23 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available")
     return dev
+
+
+def describe_device(device: str | torch.device | None = "auto") -> str:
+    """Human-readable name of a device: the GPU's name, or the CPU model, threads and cores."""
+    import os
+    import platform
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(dev)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"cpu: {cpu} ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
 
 
 def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu", offset: int = 0) -> list[torch.Generator]:
