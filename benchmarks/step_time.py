@@ -21,7 +21,6 @@ import os
 import statistics
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -60,6 +59,21 @@ def step_flops(est: DAGMM, n_runs: int) -> float:
     return 3 * 2 * macs * B * n_runs
 
 
+def median_step_seconds(step, dev, steps: int, repeats: int, warmup: int) -> float:
+    """Median over ``repeats`` of the mean seconds per call of ``step`` (after ``warmup`` calls)."""
+    for _ in range(warmup):
+        step()
+    sync(dev)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(dev)
+        times.append((time.perf_counter() - t) / steps)
+    return statistics.median(times)
+
+
 def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5) -> float:
     """Median seconds per training step (dagmm.training.Stepper, as in the training loop)."""
     module = build_module(est, n_runs, D_IN)
@@ -71,20 +85,7 @@ def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5) -> fl
     mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
     idx = torch.stack([torch.randperm(20_000, generator=g)[:B] for g in gens]).to(dev)
 
-    def step():
-        stepper(X[idx], mask)
-
-    for _ in range(20):
-        step()
-    sync(dev)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync(dev)
-        times.append((time.perf_counter() - t) / steps)
-    return statistics.median(times)
+    return median_step_seconds(lambda: stepper(X[idx], mask), dev, steps, repeats, warmup=20)
 
 
 def time_common_design(dev, steps: int, repeats: int = 3) -> float:
@@ -111,17 +112,7 @@ def time_common_design(dev, steps: int, repeats: int = 3) -> float:
         loss.backward()
         opt.step()
 
-    for _ in range(10):
-        step()
-    sync(dev)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync(dev)
-        times.append((time.perf_counter() - t) / steps)
-    return statistics.median(times)
+    return median_step_seconds(step, dev, steps, repeats, warmup=10)
 
 
 def full_run_seconds(dev) -> float:
