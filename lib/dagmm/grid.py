@@ -119,7 +119,7 @@ def run_grid(tasks, *, engine: str = "local", n_jobs: int = 1, address=None, clu
             with parallel_backend("dask", client=client):
                 rows = Parallel()(delayed(run_task)(t) for t in tasks)
         finally:
-            if address is None or not isinstance(address, Client):
+            if not isinstance(address, Client):  # we made it, so we close it
                 client.close()
             if cluster is not None:
                 cluster.close()

@@ -104,8 +104,7 @@ class Stepper:
     def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True):
         self.module = module
         self.lambdas = (lambda_energy, lambda_cov)
-        self.device = next(module.parameters()).device
-        self.use_graph = cuda_graph and self.device.type == "cuda"
+        self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
         self.opt = torch.optim.Adam(module.parameters(), lr=lr, fused=True, capturable=self.use_graph)
         self.graph = None
         self.graph_shape = None
@@ -212,6 +211,7 @@ def train(
     # per run), and the host looks at the losses once per such chunk: small
     # datasets run thousands of tiny epochs.
     chunk = max(1, min(epochs, -(-(1 << 16) // n)))
+    steps_per_epoch = -(-n // batch_size)
     bar = None
     if verbose and epochs > 0:
         from tqdm.auto import tqdm
@@ -230,15 +230,13 @@ def train(
         for e in range(E):
             rows = idx.gather(1, perms[e])  # (R, n)
             total = torch.zeros(R, device=device)
-            steps = 0
             for s in range(0, n, batch_size):
                 xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
                 mb = None if masks is None else masks[e, :, s : s + batch_size]
                 loss, n_ret = step(xb, mb)
                 total += loss
                 retried += n_ret
-                steps += 1
-            history[e0 + e] = total / steps
+            history[e0 + e] = total / steps_per_epoch
         chunk_loss = history[e0 : e0 + E].cpu().numpy()  # one host sync per chunk
         failed |= ~np.isfinite(chunk_loss).all(0)
         if bar is not None:
