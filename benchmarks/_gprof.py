@@ -9,7 +9,7 @@ for R in (1,20):
     X=torch.rand(20000,118,device=dev); idx=torch.randint(0,20000,(R,1024),device=dev); mask=torch.ones(R,1024,10,device=dev)
     opt=torch.optim.Adam(m.parameters(),lr=1e-4,fused=True)
     def step():
-        loss,_=m.loss(X[idx],mask,0.1,0.005); opt.zero_grad(set_to_none=True); loss.sum().backward(); opt.step()
+        loss,_=m.loss(X[idx],mask,lambda_energy=0.1,lambda_cov=0.005); opt.zero_grad(set_to_none=True); loss.sum().backward(); opt.step()
     for _ in range(20): step()
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:

@@ -46,7 +46,7 @@ def test_every_parameter_gets_a_nonzero_gradient_after_one_step():
     m.reset_parameters(make_generators([0]))
     x = torch.tensor(normal[None, :128])
     mask = torch.ones(1, 128, est.estimation_hidden) * 2.0
-    loss, _ = m.loss(x, mask, est.lambda_energy, est.lambda_cov)
+    loss, _ = m.loss(x, mask, lambda_energy=est.lambda_energy, lambda_cov=est.lambda_cov)
     loss.sum().backward()
     for name, p in m.named_parameters():
         assert p.grad is not None, name

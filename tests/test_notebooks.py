@@ -5,7 +5,7 @@ import pytest
 
 from dagmm import paths
 
-NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
 
 
 @pytest.mark.notebook

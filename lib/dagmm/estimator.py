@@ -45,7 +45,7 @@ def _check_params(est: "DAGMM") -> None:
         v = getattr(est, name)
         if not (isinstance(v, numbers.Real) and np.isfinite(v) and v > 0):
             bad(name, "expected a positive float")
-    for name in ("lambda_energy", "lambda_cov"):
+    for name in ("lambda_energy", "lambda_cov", "lambda_recon"):
         v = getattr(est, name)
         if not (isinstance(v, numbers.Real) and np.isfinite(v) and v >= 0):
             bad(name, "expected a float >= 0")
@@ -59,9 +59,7 @@ def _check_params(est: "DAGMM") -> None:
 
 def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
     """The :class:`DAGMMModule` that ``est``'s parameters describe, for R runs."""
-    compressor = MLPCompressor(n_runs, n_features, tuple(est.hidden), est.latent_dim)
-    estimation = EstimationNetwork(n_runs, est.latent_dim + 2, est.estimation_hidden, est.n_components, est.dropout)
-    return DAGMMModule(compressor, estimation, GaussianMixture(est.cov_eps), n_runs, (n_features,))
+    return est._build_module(n_runs, (n_features,))
 
 
 def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, verbose=None, desc="DAGMM", cuda_graph=True):
@@ -86,13 +84,13 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
     history : dict from :func:`dagmm.training.train`
     X_device : Tensor (N, n_features), the data on the device (for scoring)
     """
-    _check_params(est)
+    est._check_params()
     device = training.resolve_device(est.device)
     Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
     idx = training._as_index(train_idx, len(seeds), device)
     if idx.shape[1] < 2:
         raise ValueError(f"DAGMM needs at least 2 training samples, got {idx.shape[1]}")
-    module = build_module(est, len(seeds), Xt.shape[1])
+    module = est._build_module(len(seeds), tuple(Xt.shape[1:]))
     module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
     module.to(device)
     if est.preprocessing == "minmax":
@@ -107,6 +105,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
         lr=est.lr,
         lambda_energy=est.lambda_energy,
         lambda_cov=est.lambda_cov,
+        lambda_recon=est.lambda_recon,
         verbose=est.verbose if verbose is None else verbose,
         desc=desc,
         cuda_graph=cuda_graph,
@@ -145,6 +144,9 @@ class DAGMM(OutlierMixin, BaseEstimator):
     dropout : float, default 0.5
         Dropout in the estimation network.
     lambda_energy, lambda_cov : float, default 0.1, 0.005
+    lambda_recon : float, default 1.0
+        Weight of the reconstruction error in the objective (the paper's is
+        1; 0 gives its GMM-EN baseline).
     lr : float, default 1e-4
         Adam learning rate.
     epochs : int, default 200
@@ -186,6 +188,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         dropout=0.5,
         lambda_energy=0.1,
         lambda_cov=0.005,
+        lambda_recon=1.0,
         lr=1e-4,
         epochs=200,
         batch_size=1024,
@@ -204,6 +207,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         self.dropout = dropout
         self.lambda_energy = lambda_energy
         self.lambda_cov = lambda_cov
+        self.lambda_recon = lambda_recon
         self.lr = lr
         self.epochs = epochs
         self.batch_size = batch_size
@@ -220,6 +224,17 @@ class DAGMM(OutlierMixin, BaseEstimator):
         """The paper's setting for ``dataset`` ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")."""
         return cls(**{**paper_setting(dataset), **overrides})
 
+    def _check_params(self) -> None:
+        """Raise ValueError naming the first invalid parameter (subclasses extend)."""
+        _check_params(self)
+
+    def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
+        """The torch module for ``n_runs`` runs on samples of ``input_shape`` (subclasses override)."""
+        (n_features,) = input_shape
+        compressor = MLPCompressor(n_runs, n_features, tuple(self.hidden), self.latent_dim)
+        estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
+        return DAGMMModule(compressor, estimation, GaussianMixture(self.cov_eps), n_runs, input_shape)
+
     def _seed(self) -> int:
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
@@ -228,7 +243,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fit on X (n_samples, n_features); ``y`` is ignored (unsupervised)."""
-        _check_params(self)
+        self._check_params()
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         module, history, Xt = fit_runs(self, X, np.arange(len(X))[None], [self._seed()])
         self.module_ = module

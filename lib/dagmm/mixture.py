@@ -8,6 +8,9 @@ leading *run* axis ``R`` (independent models trained together) and over the
   equation (5) gives for memberships ``gamma`` (R, N, K) and points ``z`` (R, N, D).
 * ``energy(z, params) -> (R, N)``: sample energy ``-log p(z)``.
 * ``penalty(params) -> (R,)``: the term multiplied by lambda_2 in the loss.
+* ``Params`` (a NamedTuple class) and ``param_shapes(k, d)``: the fitted
+  parameters' names and per-run shapes, kept by the module as buffers.
+* ``log_prob_components(z, params) -> ((R, K, N), n_retried)``.
 
 :class:`GaussianMixture` is the paper's. The Laplacian family (a later
 extension) plugs in through the same three methods.
@@ -90,9 +93,15 @@ class GaussianMixture:
     """
 
     name = "gaussian"
+    Params = GaussianParams
 
     def __init__(self, eps: float = 1e-6):
         self.eps = eps
+
+    @staticmethod
+    def param_shapes(k: int, d: int) -> dict[str, tuple[int, ...]]:
+        """Shape of each fitted parameter of one run (the module keeps them as buffers)."""
+        return {"phi": (k,), "mu": (k, d), "cov": (k, d, d)}
 
     @staticmethod
     def estimate(gamma: torch.Tensor, z: torch.Tensor) -> GaussianParams:

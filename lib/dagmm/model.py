@@ -2,8 +2,13 @@
 
 Pure ``nn.Module``: no optimiser and no data loading (see :mod:`dagmm.training`).
 The compression network and the mixture family are pluggable: any module
-mapping x (R, B, ...) to (z_c (R, B, L), x_hat like x), and any family with
-``estimate`` / ``energy`` / ``penalty`` (see :mod:`dagmm.mixture`).
+mapping x (R, B, ...) to ``(z_c (R, B, L), x_hat like x)`` or
+``(z_c, x_hat, aux)`` where ``aux`` (R,) is an extra loss term (a VAE's KL,
+a VQ-VAE's codebook terms) already weighted; a compressor with a positive
+``noise_dim`` attribute is also given per-sample standard normal noise
+(R, B, noise_dim) during training (drawn by the training loop from each run's
+own generator). Any family with ``estimate`` / ``log_prob_components`` /
+``energy`` / ``penalty`` / ``Params`` / ``param_shapes`` (see :mod:`dagmm.mixture`).
 The fitted mixture parameters are buffers, so ``.to(device)`` and
 ``state_dict`` carry them.
 """
@@ -14,10 +19,9 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .mixture import GaussianMixture, GaussianParams
 from .nn import EstimationNetwork, reconstruction_features
 
-__all__ = ["DAGMMModule", "DAGMMOutput"]
+__all__ = ["DAGMMModule", "DAGMMOutput", "sq_error"]
 
 
 class DAGMMOutput(NamedTuple):
@@ -29,12 +33,14 @@ class DAGMMOutput(NamedTuple):
     x_hat : (R, B, ...)    reconstruction
     z : (R, B, D)          [z_c, relative Euclidean distance, cosine similarity]
     gamma : (R, B, K)      memberships
+    aux : (R,) or None     the compressor's extra loss term
     """
 
     x: torch.Tensor
     x_hat: torch.Tensor
     z: torch.Tensor
     gamma: torch.Tensor
+    aux: torch.Tensor | None = None
 
 
 class DAGMMModule(nn.Module):
@@ -63,9 +69,9 @@ class DAGMMModule(nn.Module):
         self.register_buffer("scale", torch.ones(n_runs, 1, *self.input_shape))
         k = estimation.fc2.out_features
         d = estimation.fc1.in_features
-        self.register_buffer("phi", torch.full((n_runs, k), float("nan")))
-        self.register_buffer("mu", torch.full((n_runs, k, d), float("nan")))
-        self.register_buffer("cov", torch.full((n_runs, k, d, d), float("nan")))
+        # The mixture fitted over the whole training set (NaN until fitted).
+        for name, shape in mixture.param_shapes(k, d).items():
+            self.register_buffer(name, torch.full((n_runs, *shape), float("nan")))
 
     def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
         """Initialise every run's weights from that run's generator."""
@@ -75,50 +81,85 @@ class DAGMMModule(nn.Module):
         self.estimation.reset_parameters(generators)
 
     @property
-    def params(self) -> GaussianParams:
-        """The mixture parameters fitted over the whole training set."""
-        return GaussianParams(self.phi, self.mu, self.cov)
+    def noise_dim(self) -> int:
+        """Width of the per-sample noise the compressor takes in training (0: none)."""
+        return int(getattr(self.compressor, "noise_dim", 0))
 
-    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> DAGMMOutput:
+    @property
+    def params(self):
+        """The mixture parameters fitted over the whole training set."""
+        P = self.mixture.Params
+        return P(*(getattr(self, f) for f in P._fields))
+
+    def set_params(self, params) -> None:
+        """Store fitted mixture parameters (a ``mixture.Params``) in the buffers."""
+        for f, v in zip(params._fields, params):
+            getattr(self, f).copy_(v)
+
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> DAGMMOutput:
         """Scale, compress, reconstruct, and compute memberships.
 
         Parameters
         ----------
         x : Tensor (R, B, ...), raw (unscaled) input
         dropout_mask : Tensor (R, B, hidden), optional
+        noise : Tensor (R, B, noise_dim), optional
+            Training noise for a stochastic compressor; None at evaluation.
         """
         x = (x - self.shift) / self.scale
-        z_c, x_hat = self.compressor(x)
+        out = self.compressor(x, noise) if self.noise_dim else self.compressor(x)
+        z_c, x_hat = out[0], out[1]
+        aux = out[2] if len(out) > 2 else None
         z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat)], dim=-1)
         gamma = self.estimation(z, dropout_mask)
-        return DAGMMOutput(x, x_hat, z, gamma)
+        return DAGMMOutput(x, x_hat, z, gamma, aux)
 
     def loss(
         self,
         x: torch.Tensor,
-        dropout_mask: torch.Tensor | None,
+        dropout_mask: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        *,
         lambda_energy: float,
         lambda_cov: float,
+        lambda_recon: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The paper's objective (eq. 7) per run, on a mini-batch.
 
-        ``||x - x_hat||^2`` summed over features and averaged over the batch,
-        plus ``lambda_energy`` times the mean sample energy under the batch's
-        own mixture parameters, plus ``lambda_cov`` times ``sum_kj 1/Sigma_kjj``.
+        ``lambda_recon`` times ``||x - x_hat||^2`` summed over features and
+        averaged over the batch, plus ``lambda_energy`` times the mean sample
+        energy under the batch's own mixture parameters, plus ``lambda_cov``
+        times the family's penalty (``sum_kj 1/Sigma_kjj``), plus the
+        compressor's ``aux`` term if it has one. ``lambda_recon = 0`` is the
+        paper's GMM-EN baseline.
 
         Returns
         -------
         loss : Tensor (R,)
         n_retried : Tensor ()   covariances that needed extra jitter
         """
-        out = self(x, dropout_mask)
-        recon = (out.x - out.x_hat).pow(2).flatten(2).sum(-1).mean(-1)  # (R,)
+        out = self(x, dropout_mask, noise)
         params = self.mixture.estimate(out.gamma, out.z)
         logp, n_retried = self.mixture.log_prob_components(out.z, params)
         energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
-        return recon + lambda_energy * energy + lambda_cov * self.mixture.penalty(params), n_retried
+        loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
+        if lambda_recon:
+            loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
+        if out.aux is not None:
+            loss = loss + out.aux
+        return loss, n_retried
 
     def energy(self, x: torch.Tensor, *, warn: bool = True) -> torch.Tensor:
         """Sample energy (R, B) under the fitted mixture parameters."""
         out = self(x)
         return self.mixture.energy(out.z, self.params, warn=warn)
+
+    def recon_error(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared reconstruction error of each sample in the scaled space, (R, B)."""
+        out = self(x)
+        return sq_error(out.x, out.x_hat)
+
+
+def sq_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """``||x - x_hat||^2`` per sample: (R, B, ...) -> (R, B)."""
+    return (x - x_hat).pow(2).flatten(2).sum(-1)

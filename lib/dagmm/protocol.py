@@ -33,6 +33,8 @@ __all__ = [
     "make_splits",
     "top_rho_predict",
     "evaluate_scores",
+    "run_batched",
+    "dagmm_fit_score",
     "run_dagmm",
     "run_estimator",
     "aggregate",
@@ -111,6 +113,78 @@ def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
     )
 
 
+def run_batched(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[RunSplit],
+    fit_score: Callable[..., dict],
+    *,
+    rho: float,
+    method: str,
+    max_parallel: int | None = None,
+    keep: Sequence[int] = (0,),
+) -> tuple[pd.DataFrame, dict]:
+    """All runs of a method that trains several runs at once.
+
+    ``fit_score(X, train_idx, seeds, test_idx, keep)`` trains one model per
+    run on ``X[train_idx[r]]`` (``train_idx`` (R, n), ``seeds`` R ints) and
+    returns a dict with ``scores`` (ndarray (R, m), higher = more anomalous,
+    for the rows ``test_idx`` (R, m)), ``failed`` (bool ndarray (R,): training
+    diverged) and optionally ``artifacts`` (dict position-in-chunk -> dict
+    for the positions in ``keep``).
+
+    Returns
+    -------
+    per_run : DataFrame, one row per run (``seconds`` is the chunk's time / runs)
+    artifacts : dict run position -> dict (``energy``, ``y`` and what
+        ``fit_score`` returned) for the runs in ``keep``
+    """
+    chunk = max_parallel or len(splits)
+    rows, artifacts = [], {}
+    for start in range(0, len(splits), chunk):
+        part = splits[start : start + chunk]
+        t0 = time.perf_counter()
+        test_idx = np.stack([s.test_idx for s in part])
+        local_keep = [k - start for k in keep if start <= k < start + len(part)]
+        out = fit_score(X, np.stack([s.train_idx for s in part]), [s.seed for s in part], test_idx, local_keep)
+        seconds = (time.perf_counter() - t0) / len(part)
+        failed = np.asarray(out.get("failed", np.zeros(len(part), bool)))
+        for j, s in enumerate(part):
+            m = evaluate_scores(y[s.test_idx], out["scores"][j], rho)
+            m["failed"] = bool(m["failed"] or failed[j])
+            rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, seconds=seconds))
+            if j in local_keep:
+                artifacts[start + j] = dict(energy=out["scores"][j], y=y[s.test_idx], **out.get("artifacts", {}).get(j, {}))
+    return pd.DataFrame(rows), artifacts
+
+
+def dagmm_fit_score(estimator, *, score="energy", desc: str = "DAGMM") -> Callable[..., dict]:
+    """A ``fit_score`` for :func:`run_batched` that trains ``estimator``'s runs together.
+
+    ``score``: ``"energy"``, ``"recon"`` (see :func:`dagmm.training.compute_scores`)
+    or a callable ``score(module, X_device, train_idx, test_idx) -> (R, m)``.
+    Artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
+    """
+    from .estimator import fit_runs
+    from .training import compute_scores, embed
+
+    def fit_score(X, train_idx, seeds, test_idx, keep):
+        module, history, Xt = fit_runs(estimator, X, train_idx, seeds, desc=desc)
+        if callable(score):
+            scores = np.asarray(score(module, Xt, train_idx, test_idx))
+        else:
+            scores = compute_scores(module, Xt, test_idx, score)
+        artifacts = {}
+        if keep:
+            z, _ = embed(module, Xt, test_idx)
+            for j in keep:
+                artifacts[j] = dict(z=z[j].cpu().numpy(), loss=history["loss"][:, j])
+        return dict(scores=scores, failed=history["failed"], artifacts=artifacts)
+
+    return fit_score
+
+
 def run_dagmm(
     name: str,
     X: np.ndarray,
@@ -122,6 +196,7 @@ def run_dagmm(
     method: str = "DAGMM",
     max_parallel: int | None = None,
     keep: Sequence[int] = (0,),
+    score="energy",
 ) -> tuple[pd.DataFrame, dict]:
     """All runs of DAGMM (trained together, ``max_parallel`` at a time).
 
@@ -129,39 +204,18 @@ def run_dagmm(
     ----------
     X, y : base arrays of the dataset (:func:`dagmm.datasets.load_base`)
     splits : one :class:`RunSplit` per run
-    estimator : DAGMM
+    estimator : DAGMM (or a subclass)
         Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``.
     keep : run positions whose test energies and embeddings are returned
+    score : "energy", "recon" or callable, see :func:`dagmm_fit_score`
 
     Returns
     -------
     per_run : DataFrame, one row per run
-    artifacts : dict run position -> dict(energy, y, z) for the runs in ``keep``
+    artifacts : dict run position -> dict(energy, y, z, loss) for the runs in ``keep``
     """
-    from .estimator import fit_runs
-    from .training import compute_energy, embed
-
-    chunk = max_parallel or len(splits)
-    rows, artifacts = [], {}
-    for start in range(0, len(splits), chunk):
-        part = splits[start : start + chunk]
-        t0 = time.perf_counter()
-        module, history, Xt = fit_runs(
-            estimator, X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
-            desc=f"{method} {name} runs {start}-{start + len(part) - 1}",
-        )
-        test_idx = np.stack([s.test_idx for s in part])
-        energy = compute_energy(module, Xt, test_idx)
-        seconds = (time.perf_counter() - t0) / len(part)
-        for j, s in enumerate(part):
-            m = evaluate_scores(y[s.test_idx], energy[j], rho)
-            m["failed"] = bool(m["failed"] or history["failed"][j])
-            rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, seconds=seconds))
-            if start + j in keep:
-                z, _ = embed(module, Xt, test_idx)
-                artifacts[start + j] = dict(energy=energy[j], y=y[s.test_idx], z=z[j].cpu().numpy(), loss=history["loss"][:, j])
-        del module, Xt
-    return pd.DataFrame(rows), artifacts
+    fs = dagmm_fit_score(estimator, score=score, desc=f"{method} {name}")
+    return run_batched(name, X, y, splits, fs, rho=rho, method=method, max_parallel=max_parallel, keep=keep)
 
 
 def run_estimator(

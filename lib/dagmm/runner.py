@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                     help="extra papermill parameter for every notebook (value parsed as JSON when possible)")
     args = ap.parse_args(argv)
-    nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     params = {"profile": args.profile}
     if args.out:

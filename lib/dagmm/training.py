@@ -17,9 +17,10 @@ import torch
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "embed"]
+__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
+NOISE_SEED_OFFSET = 3_000_017  # and its compressor-noise generator (VAE) with seed + this
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -97,67 +98,78 @@ class Stepper:
     ----------
     module : DAGMMModule
     lr, lambda_energy, lambda_cov : float
+    lambda_recon : float, default 1.0
     cuda_graph : bool, default True
         Use a CUDA graph when the module is on a CUDA device.
+
+    Only parameters with ``requires_grad`` are optimised (freeze a part of
+    the module by switching it off before building the stepper).
     """
 
-    def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True):
+    def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True, lambda_recon: float = 1.0):
         self.module = module
-        self.lambdas = (lambda_energy, lambda_cov)
+        self.lambdas = dict(lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
         self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
-        self.opt = torch.optim.Adam(module.parameters(), lr=lr, fused=True, capturable=self.use_graph)
+        params = [p for p in module.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(params, lr=lr, fused=True, capturable=self.use_graph)
         self.graph = None
         self.graph_shape = None
         self._warmup = 3  # eager steps before capture (CUDA's recipe)
 
-    def _eager(self, xb, mb):
-        loss, n_ret = self.module.loss(xb, mb, *self.lambdas)
+    def _eager(self, xb, mb, nb=None):
+        loss, n_ret = self.module.loss(xb, mb, nb, **self.lambdas)
         # keep .grad tensors in place: a captured graph writes into them
         self.opt.zero_grad(set_to_none=self.graph is None)
         loss.sum().backward()
         self.opt.step()
         return loss.detach(), n_ret
 
-    def _capture(self, xb, mb):
+    def _capture(self, xb, mb, nb=None):
         self.static_x = xb.clone()
         self.static_m = None if mb is None else mb.clone()
+        self.static_n = None if nb is None else nb.clone()
         self.opt.zero_grad(set_to_none=True)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
-            loss, n_ret = self.module.loss(self.static_x, self.static_m, *self.lambdas)
+            loss, n_ret = self.module.loss(self.static_x, self.static_m, self.static_n, **self.lambdas)
             loss.sum().backward()
             self.opt.step()
         self.static_loss, self.static_nret = loss.detach(), n_ret
         self.graph, self.graph_shape = g, tuple(xb.shape)
 
-    def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one step on batch ``xb`` (R, B, ...) with dropout mask ``mb``; returns (loss (R,), n_retried)."""
+    def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None, nb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step on batch ``xb`` (R, B, ...) with dropout mask ``mb`` and compressor noise ``nb``.
+
+        Returns (loss (R,), n_retried).
+        """
         if not self.use_graph:
-            return self._eager(xb, mb)
+            return self._eager(xb, mb, nb)
         if self.graph is not None and tuple(xb.shape) == self.graph_shape:
             self.static_x.copy_(xb)
             if mb is not None:
                 self.static_m.copy_(mb)
+            if nb is not None:
+                self.static_n.copy_(nb)
             self.graph.replay()
             return self.static_loss.clone(), self.static_nret.clone()
         if self.graph is None and self._warmup == 0:
             try:
-                self._capture(xb, mb)  # records only; the step itself runs below
-                return self(xb, mb)
+                self._capture(xb, mb, nb)  # records only; the step itself runs below
+                return self(xb, mb, nb)
             except RuntimeError as exc:  # e.g. an op that cannot be captured
                 warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly", RuntimeWarning, stacklevel=2)
                 self.use_graph = False
                 torch.cuda.synchronize()
-                return self._eager(xb, mb)
+                return self._eager(xb, mb, nb)
         if self.graph is None:
             self._warmup -= 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                out = self._eager(xb, mb)
+                out = self._eager(xb, mb, nb)
             torch.cuda.current_stream().wait_stream(side)
             return out
-        return self._eager(xb, mb)
+        return self._eager(xb, mb, nb)
 
 
 def train(
@@ -171,6 +183,7 @@ def train(
     lr: float,
     lambda_energy: float,
     lambda_cov: float,
+    lambda_recon: float = 1.0,
     verbose: bool = False,
     desc: str = "DAGMM",
     cuda_graph: bool = True,
@@ -187,9 +200,12 @@ def train(
         Seeds of the runs' shuffling and dropout generators.
     epochs, batch_size : int
         The last, smaller batch of an epoch is kept (as ``DataLoader`` does).
-    lr, lambda_energy, lambda_cov : float
+    lr, lambda_energy, lambda_cov, lambda_recon : float
     cuda_graph : bool, default True
         On CUDA, replay full-size steps from a captured graph (see :class:`Stepper`).
+
+    Parameters with ``requires_grad=False`` stay fixed (e.g. a pre-trained,
+    frozen compression network).
 
     Returns
     -------
@@ -201,9 +217,11 @@ def train(
     R, n = idx.shape
     shuffle_gens = make_generators(seeds, device)
     drop_gens = make_generators(seeds, device, DROPOUT_SEED_OFFSET)
+    noise_gens = make_generators(seeds, device, NOISE_SEED_OFFSET)
     p = module.estimation.dropout
     h = module.estimation.hidden
-    step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph)
+    nd = module.noise_dim
+    step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph, lambda_recon)
     history = torch.zeros(epochs, R, device=device)
     failed = np.zeros(R, dtype=bool)
     retried = torch.zeros((), dtype=torch.long, device=device)
@@ -227,13 +245,17 @@ def train(
             masks = torch.stack(
                 [torch.empty(E, n, h, device=device).bernoulli_(1 - p, generator=g) for g in drop_gens], 1
             ).div_(1 - p)  # (E, R, n, h)
+        noise = None
+        if nd:
+            noise = torch.stack([torch.randn(E, n, nd, generator=g, device=device) for g in noise_gens], 1)  # (E, R, n, nd)
         for e in range(E):
             rows = idx.gather(1, perms[e])  # (R, n)
             total = torch.zeros(R, device=device)
             for s in range(0, n, batch_size):
                 xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
                 mb = None if masks is None else masks[e, :, s : s + batch_size]
-                loss, n_ret = step(xb, mb)
+                nb = None if noise is None else noise[e, :, s : s + batch_size]
+                loss, n_ret = step(xb, mb, nb)
                 total += loss
                 retried += n_ret
             history[e0 + e] = total / steps_per_epoch
@@ -272,16 +294,26 @@ def embed(module: DAGMMModule, X: torch.Tensor, idx, chunk: int = 16384) -> tupl
 def estimate_mixture(module: DAGMMModule, X: torch.Tensor, train_idx, chunk: int = 16384) -> None:
     """Fit the scoring mixture over each run's *whole* training set (float64 sums)."""
     z, gamma = embed(module, X, train_idx, chunk)
-    params = module.mixture.estimate(gamma.double(), z.double())
-    module.phi.copy_(params.phi)
-    module.mu.copy_(params.mu)
-    module.cov.copy_(params.cov)
+    module.set_params(module.mixture.estimate(gamma.double(), z.double()))
 
 
 @torch.no_grad()
 def compute_energy(module: DAGMMModule, X: torch.Tensor, idx, chunk: int = 16384) -> np.ndarray:
     """Sample energies (R, m) of the rows ``idx`` (R, m) under each run's fitted mixture."""
+    return compute_scores(module, X, idx, "energy", chunk)
+
+
+@torch.no_grad()
+def compute_scores(module: DAGMMModule, X: torch.Tensor, idx, kind: str = "energy", chunk: int = 16384) -> np.ndarray:
+    """Per-sample scores (R, m) of the rows ``idx`` (R, m), higher = more anomalous.
+
+    ``kind``: ``"energy"`` (sample energy under the fitted mixture) or
+    ``"recon"`` (squared reconstruction error in the scaled input space).
+    """
+    fn = {"energy": module.energy, "recon": module.recon_error}.get(kind)
+    if fn is None:
+        raise ValueError(f"kind must be 'energy' or 'recon', got {kind!r}")
     module.eval()
     idx = _as_index(idx, module.n_runs, X.device)
-    out = [module.energy(X[idx[:, s : s + chunk]]) for s in range(0, idx.shape[1], chunk)]
+    out = [fn(X[idx[:, s : s + chunk]]) for s in range(0, idx.shape[1], chunk)]
     return torch.cat(out, 1).cpu().numpy()
