@@ -13,11 +13,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import training
 from .configs import paper_setting
-from .mixture import GaussianMixture
-from .model import DAGMMModule
+from .compressors import VAECompressor, VQCompressor
+from .mixture import MIXTURES
+from .model import ANOMALY_LOSSES, DAGMMModule
 from .nn import EstimationNetwork, MLPCompressor
 
-__all__ = ["DAGMM", "fit_runs", "build_module"]
+__all__ = ["DAGMM", "fit_runs", "build_module", "anomaly_scores", "score_stats", "COMPRESSORS", "SCORINGS"]
+
+COMPRESSORS = ("ae", "vae", "vqvae")
+SCORINGS = ("energy", "energy+recon", "recon")
 
 INIT_SEED_OFFSET = 0
 SHUFFLE_SEED_OFFSET = 2_000_033
@@ -53,8 +57,22 @@ def _check_params(est: "DAGMM") -> None:
         bad("contamination", "expected a float in (0, 0.5]")
     if est.threshold is not None and not (isinstance(est.threshold, numbers.Real) and np.isfinite(est.threshold)):
         bad("threshold", "expected None or a finite float")
-    if est.preprocessing not in ("minmax", None):
-        bad("preprocessing", "expected 'minmax' or None")
+    if est.preprocessing not in ("minmax", "zscore", None):
+        bad("preprocessing", "expected 'minmax', 'zscore' or None")
+    if est.compressor not in COMPRESSORS:
+        bad("compressor", f"expected one of {COMPRESSORS}")
+    if est.mixture not in MIXTURES:
+        bad("mixture", f"expected one of {tuple(MIXTURES)}")
+    if est.anomaly_loss not in ANOMALY_LOSSES:
+        bad("anomaly_loss", f"expected one of {ANOMALY_LOSSES}")
+    if est.scoring not in SCORINGS:
+        bad("scoring", f"expected one of {SCORINGS}")
+    if not is_int(est.n_codes) or est.n_codes < 1:
+        bad("n_codes", "expected a positive int")
+    for name in ("kl_weight", "commitment", "anomaly_margin"):
+        v = getattr(est, name)
+        if not (isinstance(v, numbers.Real) and np.isfinite(v) and v >= 0):
+            bad(name, "expected a float >= 0")
 
 
 def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
@@ -62,7 +80,7 @@ def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
     return est._build_module(n_runs, (n_features,))
 
 
-def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, verbose=None, desc="DAGMM", cuda_graph=True):
+def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, labels=None, verbose=None, desc="DAGMM", cuda_graph=True):
     """Train ``len(seeds)`` DAGMMs with ``est``'s parameters at once.
 
     Parameters
@@ -77,6 +95,10 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
         ``X[train_idx[r]]``.
     cuda_graph : bool, default True
         On CUDA, replay training steps from a captured graph.
+    labels : array (N,), optional
+        1 for rows of ``X`` that are labelled anomalies; needed (and only
+        used) when ``est.anomaly_loss`` is set. The scaling and the scoring
+        mixture are then fitted on each run's normal rows only.
 
     Returns
     -------
@@ -93,8 +115,22 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
     module = est._build_module(len(seeds), tuple(Xt.shape[1:]))
     module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
     module.to(device)
+    yt, normal_idx = None, idx
+    if est.anomaly_loss is not None:
+        if labels is None:
+            raise ValueError(f"anomaly_loss={est.anomaly_loss!r} needs labels (1 = labelled anomaly) for the training rows")
+        yt = torch.as_tensor(np.asarray(labels)).to(device=device, dtype=torch.float32)
+        if yt.shape != (Xt.shape[0],) or not bool(((yt == 0) | (yt == 1)).all()):
+            raise ValueError(f"labels must be 0/1 of shape ({Xt.shape[0]},), got {tuple(yt.shape)}")
+        keep = yt[idx] == 0  # (R, n)
+        counts = keep.sum(1)
+        if bool((counts != counts[0]).any()) or int(counts[0]) < 2:
+            raise ValueError("every run needs the same number (>= 2) of normal training rows")
+        normal_idx = idx[keep].reshape(len(seeds), -1)
     if est.preprocessing == "minmax":
-        training.fit_minmax(module, Xt, idx)
+        training.fit_minmax(module, Xt, normal_idx)
+    elif est.preprocessing == "zscore":
+        training.fit_zscore(module, Xt, normal_idx)
     history = training.train(
         module,
         Xt,
@@ -106,12 +142,45 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, ve
         lambda_energy=est.lambda_energy,
         lambda_cov=est.lambda_cov,
         lambda_recon=est.lambda_recon,
+        labels=yt,
         verbose=est.verbose if verbose is None else verbose,
         desc=desc,
         cuda_graph=cuda_graph,
     )
-    training.estimate_mixture(module, Xt, idx)
+    training.estimate_mixture(module, Xt, normal_idx)
     return module, history, Xt
+
+
+def score_stats(module: DAGMMModule, Xt: torch.Tensor, train_idx) -> dict:
+    """Mean and standard deviation (R, 1) of energy and reconstruction error over each run's rows ``train_idx``."""
+    stats = {}
+    for kind in ("energy", "recon"):
+        tr = training.compute_scores(module, Xt, train_idx, kind).astype(np.float64)
+        sd = tr.std(1, keepdims=True)
+        stats[kind] = (tr.mean(1, keepdims=True), np.where(sd > 0, sd, 1.0))
+    return stats
+
+
+def anomaly_scores(module: DAGMMModule, Xt: torch.Tensor, idx, scoring: str = "energy", stats: dict | None = None) -> np.ndarray:
+    """Anomaly scores (R, m) of rows ``idx`` (R, m), higher = more anomalous.
+
+    ``"energy"``: the sample energy (the paper's rule). ``"recon"``: the
+    squared reconstruction error. ``"energy+recon"`` (the seeds' modified
+    inference): energy and reconstruction error, each standardised with its
+    mean and standard deviation over the training rows (``stats`` from
+    :func:`score_stats`), then added.
+    """
+    if scoring in ("energy", "recon"):
+        return training.compute_scores(module, Xt, idx, scoring)
+    if scoring != "energy+recon":
+        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+    if stats is None:
+        raise ValueError("scoring='energy+recon' needs the training statistics (score_stats)")
+    total = 0.0
+    for kind in ("energy", "recon"):
+        mu, sd = stats[kind]
+        total = total + (training.compute_scores(module, Xt, idx, kind).astype(np.float64) - mu) / sd
+    return total
 
 
 class DAGMM(OutlierMixin, BaseEstimator):
@@ -154,9 +223,10 @@ class DAGMM(OutlierMixin, BaseEstimator):
     batch_size : int, default 1024
     cov_eps : float, default 1e-6
         Diagonal jitter of every covariance.
-    preprocessing : {"minmax", None}, default "minmax"
-        Min-max scale features with statistics of the training data (part of
-        the model, so test data are scaled with training statistics).
+    preprocessing : {"minmax", "zscore", None}, default "minmax"
+        Min-max scale (or standardise) features with statistics of the
+        training data (part of the model, so test data are scaled with
+        training statistics); None leaves them as given.
     contamination : float in (0, 0.5], default 0.2
         Fraction of training samples above the threshold of :meth:`predict`.
     threshold : float, optional
@@ -167,6 +237,26 @@ class DAGMM(OutlierMixin, BaseEstimator):
         Seeds initialisation, shuffling and dropout.
     verbose : bool, default False
         Show a tqdm progress bar over epochs.
+    compressor : {"ae", "vae", "vqvae"}, default "ae"
+        The compression network: the paper's autoencoder, a VAE
+        (:class:`dagmm.compressors.VAECompressor`, KL weighted by
+        ``kl_weight``) or a VQ-VAE (:class:`dagmm.compressors.VQCompressor`
+        with ``n_codes`` codes and commitment weight ``commitment``).
+    kl_weight : float, default 1.0
+    n_codes : int, default 32
+    commitment : float, default 0.25
+    mixture : {"gaussian", "laplace"}, default "gaussian"
+        The mixture family (:mod:`dagmm.mixture`).
+    anomaly_loss : {None, "inverse", "hinge"}, default None
+        Semi-supervised training with labelled anomalies (``fit(X, y)`` with
+        ``y == 1`` marking them), see :meth:`dagmm.model.DAGMMModule.loss`.
+    anomaly_margin : float, default 5.0
+        Margin (nats) of ``anomaly_loss="hinge"``.
+    scoring : {"energy", "energy+recon", "recon"}, default "energy"
+        The anomaly score of :meth:`anomaly_score` / :meth:`predict`: the
+        paper's sample energy, the seeds' modified inference (energy plus
+        reconstruction error, each standardised on the training data), or
+        the reconstruction error alone.
 
     Attributes
     ----------
@@ -199,6 +289,14 @@ class DAGMM(OutlierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=False,
+        compressor="ae",
+        kl_weight=1.0,
+        n_codes=32,
+        commitment=0.25,
+        mixture="gaussian",
+        anomaly_loss=None,
+        anomaly_margin=5.0,
+        scoring="energy",
     ):
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -218,6 +316,14 @@ class DAGMM(OutlierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.compressor = compressor
+        self.kl_weight = kl_weight
+        self.n_codes = n_codes
+        self.commitment = commitment
+        self.mixture = mixture
+        self.anomaly_loss = anomaly_loss
+        self.anomaly_margin = anomaly_margin
+        self.scoring = scoring
 
     @classmethod
     def from_paper(cls, dataset: str, **overrides) -> "DAGMM":
@@ -231,9 +337,16 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
         """The torch module for ``n_runs`` runs on samples of ``input_shape`` (subclasses override)."""
         (n_features,) = input_shape
-        compressor = MLPCompressor(n_runs, n_features, tuple(self.hidden), self.latent_dim)
+        hidden = tuple(self.hidden)
+        if self.compressor == "vae":
+            compressor = VAECompressor(n_runs, n_features, hidden, self.latent_dim, self.kl_weight)
+        elif self.compressor == "vqvae":
+            compressor = VQCompressor(n_runs, n_features, hidden, self.latent_dim, self.n_codes, self.commitment)
+        else:
+            compressor = MLPCompressor(n_runs, n_features, hidden, self.latent_dim)
         estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
-        return DAGMMModule(compressor, estimation, GaussianMixture(self.cov_eps), n_runs, input_shape)
+        return DAGMMModule(compressor, estimation, MIXTURES[self.mixture](self.cov_eps), n_runs, input_shape,
+                           anomaly_loss=self.anomaly_loss, anomaly_margin=self.anomaly_margin)
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -242,10 +355,22 @@ class DAGMM(OutlierMixin, BaseEstimator):
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
     def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features); ``y`` is ignored (unsupervised)."""
+        """Fit on X (n_samples, n_features).
+
+        ``y`` is ignored (unsupervised) unless ``anomaly_loss`` is set; then
+        it is required, with 1 marking labelled anomalies among the rows.
+        """
         self._check_params()
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
-        module, history, Xt = fit_runs(self, X, np.arange(len(X))[None], [self._seed()])
+        labels = None
+        if self.anomaly_loss is not None:
+            if y is None:
+                raise ValueError(f"anomaly_loss={self.anomaly_loss!r} needs y (1 = labelled anomaly)")
+            labels = np.asarray(y)
+            if labels.shape != (len(X),) or not np.isin(labels, (0, 1)).all():
+                raise ValueError(f"y must be 0/1 with shape ({len(X)},)")
+        all_rows = np.arange(len(X))[None]
+        module, history, Xt = fit_runs(self, X, all_rows, [self._seed()], labels=labels)
         self.module_ = module
         self.loss_history_ = history["loss"][:, 0]
         if history["failed"][0]:
@@ -253,11 +378,13 @@ class DAGMM(OutlierMixin, BaseEstimator):
                 "DAGMM training diverged (the loss became NaN or inf); try a smaller lr "
                 "or a larger cov_eps"
             )
+        normal_rows = all_rows if labels is None else np.flatnonzero(labels == 0)[None]
+        self.score_stats_ = score_stats(module, Xt, normal_rows) if self.scoring == "energy+recon" else None
         if self.threshold is not None:
             self.threshold_ = float(self.threshold)
         else:
-            train_energy = training.compute_energy(module, Xt, np.arange(len(X))[None])[0]
-            self.threshold_ = float(np.quantile(train_energy, 1.0 - self.contamination))
+            train_score = anomaly_scores(module, Xt, normal_rows, self.scoring, self.score_stats_)[0]
+            self.threshold_ = float(np.quantile(train_score, 1.0 - self.contamination))
         return self
 
     def energy(self, X) -> np.ndarray:
@@ -268,17 +395,25 @@ class DAGMM(OutlierMixin, BaseEstimator):
         Xt = torch.as_tensor(X).to(device)
         return training.compute_energy(self.module_, Xt, np.arange(len(X))[None])[0].astype(np.float64)
 
+    def anomaly_score(self, X) -> np.ndarray:
+        """The score of ``scoring`` (the energy by default), higher = more anomalous, (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        Xt = torch.as_tensor(X).to(self.module_.shift.device)
+        rows = np.arange(len(X))[None]
+        return anomaly_scores(self.module_, Xt, rows, self.scoring, self.score_stats_)[0].astype(np.float64)
+
     def score_samples(self, X) -> np.ndarray:
-        """``-energy(X)``: higher means more normal (scikit-learn's convention)."""
-        return -self.energy(X)
+        """``-anomaly_score(X)``: higher means more normal (scikit-learn's convention)."""
+        return -self.anomaly_score(X)
 
     def decision_function(self, X) -> np.ndarray:
-        """``threshold_ - energy(X)``: negative for samples flagged as anomalies."""
-        return self.threshold_ - self.energy(X)
+        """``threshold_ - anomaly_score(X)``: negative for samples flagged as anomalies."""
+        return self.threshold_ - self.anomaly_score(X)
 
     def predict(self, X) -> np.ndarray:
-        """1 for anomalies (energy above ``threshold_``), 0 for normal samples."""
-        return (self.energy(X) > self.threshold_).astype(np.int64)
+        """1 for anomalies (score above ``threshold_``), 0 for normal samples."""
+        return (self.anomaly_score(X) > self.threshold_).astype(np.int64)
 
     def transform(self, X) -> np.ndarray:
         """The low-dimensional representation z = [z_c, rel, cos], shape (n_samples, latent_dim + 2)."""

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["GaussianParams", "GaussianMixture", "CovarianceJitterWarning", "stable_cholesky"]
+__all__ = ["GaussianParams", "GaussianMixture", "LaplaceParams", "LaplaceMixture", "MIXTURES", "CovarianceJitterWarning", "stable_cholesky"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 JITTER_LADDER = (1.0, 1e2, 1e4, 1e6)  # multiples of ``eps`` tried in turn
@@ -81,6 +81,14 @@ def stable_cholesky(cov: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.
     return L, jitter, n_retried
 
 
+def _memberships(gamma: torch.Tensor, weight: torch.Tensor | None):
+    """Memberships laid out (R, K, N), optionally weighted, and the (weighted) sample count."""
+    w = gamma.transpose(1, 2)  # (R, K, N)
+    if weight is None:
+        return w, gamma.shape[1]
+    return w * weight[:, None, :], weight.sum(-1, keepdim=True).clamp_min(torch.finfo(gamma.dtype).eps)
+
+
 class GaussianMixture:
     """The paper's Gaussian mixture with full covariances.
 
@@ -104,13 +112,15 @@ class GaussianMixture:
         return {"phi": (k,), "mu": (k, d), "cov": (k, d, d)}
 
     @staticmethod
-    def estimate(gamma: torch.Tensor, z: torch.Tensor) -> GaussianParams:
+    def estimate(gamma: torch.Tensor, z: torch.Tensor, weight: torch.Tensor | None = None) -> GaussianParams:
         """Mixture parameters from memberships (paper, eq. 5).
 
         Parameters
         ----------
         gamma : Tensor (R, N, K)  soft memberships, rows sum to 1
         z : Tensor (R, N, D)
+        weight : Tensor (R, N), optional
+            Per-sample weights (0/1 to estimate from a subset of the batch).
 
         Returns
         -------
@@ -118,9 +128,9 @@ class GaussianMixture:
         """
         # Layout: samples N innermost, so elementwise work runs over long
         # contiguous rows rather than over D (often 3) values at a time.
-        w = gamma.transpose(1, 2)  # (R, K, N)
+        w, n = _memberships(gamma, weight)
         nk = w.sum(-1) + 10 * torch.finfo(gamma.dtype).eps  # (R, K)
-        phi = nk / gamma.shape[1]
+        phi = nk / n
         mu = (w @ z) / nk[..., None]  # (R, K, D)
         diff = z.transpose(1, 2)[:, None] - mu[..., None]  # (R, K, D, N), centred first
         cov = (diff * w[:, :, None, :]) @ diff.transpose(-1, -2) / nk[..., None, None]  # (R, K, D, D)
@@ -166,3 +176,77 @@ class GaussianMixture:
         """``sum_k sum_j 1 / Sigma_kjj`` per run (paper, eq. 7), shape (R,)."""
         diag = torch.diagonal(params.cov, dim1=-2, dim2=-1) + self.eps
         return diag.reciprocal().sum((-1, -2))
+
+
+class LaplaceParams(NamedTuple):
+    """Laplacian mixture parameters.
+
+    Attributes
+    ----------
+    phi : Tensor (R, K)      mixture weights
+    mu : Tensor (R, K, D)    locations
+    b : Tensor (R, K, D)     per-dimension scales (without ``eps``)
+    """
+
+    phi: torch.Tensor
+    mu: torch.Tensor
+    b: torch.Tensor
+
+
+class LaplaceMixture:
+    """A mixture of products of per-dimension Laplace distributions.
+
+    Component k has density ``prod_j exp(-|z_j - mu_kj| / b_kj) / (2 b_kj)``.
+    Given memberships, ``phi_k`` and ``mu_k`` are those of the Gaussian family
+    (membership-weighted mean) and ``b_kj`` is the membership-weighted mean
+    absolute deviation from ``mu_kj`` (the seeds' update rule; the exact
+    maximum-likelihood location would be a weighted median). The penalty is
+    ``sum_kj 1 / b_kj``, the analogue of the Gaussian's ``sum_kj 1/Sigma_kjj``.
+
+    Parameters
+    ----------
+    eps : float, default 1e-6
+        Added to every scale before use.
+    """
+
+    name = "laplace"
+    Params = LaplaceParams
+
+    def __init__(self, eps: float = 1e-6):
+        self.eps = eps
+
+    @staticmethod
+    def param_shapes(k: int, d: int) -> dict[str, tuple[int, ...]]:
+        return {"phi": (k,), "mu": (k, d), "b": (k, d)}
+
+    @staticmethod
+    def estimate(gamma: torch.Tensor, z: torch.Tensor, weight: torch.Tensor | None = None) -> LaplaceParams:
+        """Parameters from memberships ``gamma`` (R, N, K) and points ``z`` (R, N, D)."""
+        w, n = _memberships(gamma, weight)
+        nk = w.sum(-1) + 10 * torch.finfo(gamma.dtype).eps  # (R, K)
+        mu = (w @ z) / nk[..., None]  # (R, K, D)
+        absdev = (z.transpose(1, 2)[:, None] - mu[..., None]).abs()  # (R, K, D, N)
+        b = (absdev * w[:, :, None, :]).sum(-1) / nk[..., None]  # (R, K, D)
+        return LaplaceParams(nk / n, mu, b)
+
+    def log_prob_components(self, z: torch.Tensor, params: LaplaceParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-component ``log phi_k + log Laplace(z | mu_k, b_k)``, shape (R, K, N)."""
+        phi, mu, b = params
+        b = b + self.eps
+        absdev = (z.transpose(1, 2)[:, None] - mu[..., None]).abs()  # (R, K, D, N)
+        log_norm = torch.log(2.0 * b).sum(-1)  # (R, K)
+        log_phi = torch.log(phi.clamp_min(torch.finfo(phi.dtype).tiny))
+        logp = (log_phi - log_norm)[..., None] - (absdev / b[..., None]).sum(2)
+        return logp, torch.zeros((), dtype=torch.long, device=z.device)
+
+    def energy(self, z: torch.Tensor, params: LaplaceParams, *, warn: bool = False) -> torch.Tensor:
+        """Sample energy ``-log sum_k phi_k Laplace(z | mu_k, b_k)``, shape (R, N)."""
+        logp, _ = self.log_prob_components(z, params)
+        return -torch.logsumexp(logp, dim=1)
+
+    def penalty(self, params: LaplaceParams) -> torch.Tensor:
+        """``sum_k sum_j 1 / b_kj`` per run, shape (R,)."""
+        return (params.b + self.eps).reciprocal().sum((-1, -2))
+
+
+MIXTURES = {"gaussian": GaussianMixture, "laplace": LaplaceMixture}

@@ -21,7 +21,9 @@ from torch import nn
 
 from .nn import EstimationNetwork, reconstruction_features
 
-__all__ = ["DAGMMModule", "DAGMMOutput", "sq_error"]
+__all__ = ["DAGMMModule", "DAGMMOutput", "sq_error", "ANOMALY_LOSSES"]
+
+ANOMALY_LOSSES = (None, "inverse", "hinge")
 
 
 class DAGMMOutput(NamedTuple):
@@ -55,10 +57,19 @@ class DAGMMModule(nn.Module):
     n_runs : int
     input_shape : tuple of int
         Shape of one sample (``(n_features,)`` for tabular data).
+    anomaly_loss : {None, "inverse", "hinge"}
+        How labelled anomalies in a training batch enter the loss (see
+        :meth:`loss`); None: the paper's unsupervised objective.
+    anomaly_margin : float, default 5.0
+        Margin (nats) of the ``"hinge"`` anomaly term.
     """
 
-    def __init__(self, compressor: nn.Module, estimation: EstimationNetwork, mixture, n_runs: int, input_shape: Sequence[int]):
+    def __init__(self, compressor: nn.Module, estimation: EstimationNetwork, mixture, n_runs: int, input_shape: Sequence[int],
+                 anomaly_loss: str | None = None, anomaly_margin: float = 5.0):
         super().__init__()
+        if anomaly_loss not in ANOMALY_LOSSES:
+            raise ValueError(f"anomaly_loss must be one of {ANOMALY_LOSSES}, got {anomaly_loss!r}")
+        self.anomaly_loss, self.anomaly_margin = anomaly_loss, anomaly_margin
         self.compressor = compressor
         self.estimation = estimation
         self.mixture = mixture
@@ -119,6 +130,7 @@ class DAGMMModule(nn.Module):
         x: torch.Tensor,
         dropout_mask: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
         *,
         lambda_energy: float,
         lambda_cov: float,
@@ -133,15 +145,38 @@ class DAGMMModule(nn.Module):
         compressor's ``aux`` term if it has one. ``lambda_recon = 0`` is the
         paper's GMM-EN baseline.
 
+        With ``labels`` (R, B), 1 marking labelled anomalies (the seeds'
+        "modified loss"), the batch's mixture is estimated from the normal
+        samples only, the energy term averages ``E(z_i)`` over normal samples
+        and, over anomalies, ``1 / E(z_i)`` (``anomaly_loss="inverse"``, the
+        seeds' form: unbounded below as E -> 0+ and rewarding negative
+        energies) or ``max(0, m + mean_normal(E) - E(z_i))`` (``"hinge"``:
+        anomalies are pushed ``anomaly_margin`` nats above the batch's mean
+        normal energy, and no further). The reconstruction term covers all
+        samples, as in the seeds.
+
         Returns
         -------
         loss : Tensor (R,)
         n_retried : Tensor ()   covariances that needed extra jitter
         """
         out = self(x, dropout_mask, noise)
-        params = self.mixture.estimate(out.gamma, out.z)
-        logp, n_retried = self.mixture.log_prob_components(out.z, params)
-        energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
+        if labels is None or self.anomaly_loss is None:
+            params = self.mixture.estimate(out.gamma, out.z)
+            logp, n_retried = self.mixture.log_prob_components(out.z, params)
+            energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
+        else:
+            normal = 1.0 - labels.to(out.z.dtype)  # (R, B)
+            params = self.mixture.estimate(out.gamma, out.z, weight=normal)
+            logp, n_retried = self.mixture.log_prob_components(out.z, params)
+            e = -torch.logsumexp(logp, dim=1)  # (R, B)
+            n_norm = normal.sum(-1).clamp_min(1.0)
+            e_norm = (e * normal).sum(-1) / n_norm  # (R,)
+            if self.anomaly_loss == "inverse":
+                e_anom = 1.0 / e
+            else:
+                e_anom = torch.relu(self.anomaly_margin + e_norm.detach()[:, None] - e)
+            energy = (e * normal + e_anom * (1.0 - normal)).mean(-1)
         loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
         if lambda_recon:
             loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)

@@ -159,22 +159,30 @@ def run_batched(
     return pd.DataFrame(rows), artifacts
 
 
-def dagmm_fit_score(estimator, *, score="energy", desc: str = "DAGMM") -> Callable[..., dict]:
+def dagmm_fit_score(estimator, *, score=None, labels=None, desc: str = "DAGMM") -> Callable[..., dict]:
     """A ``fit_score`` for :func:`run_batched` that trains ``estimator``'s runs together.
 
-    ``score``: ``"energy"``, ``"recon"`` (see :func:`dagmm.training.compute_scores`)
-    or a callable ``score(module, X_device, train_idx, test_idx) -> (R, m)``.
+    ``score``: None (the estimator's ``scoring``), ``"energy"``, ``"recon"``,
+    ``"energy+recon"`` (see :func:`dagmm.estimator.anomaly_scores`) or a
+    callable ``score(module, X_device, train_idx, test_idx) -> (R, m)``.
+    ``labels`` (N,): passed to :func:`dagmm.estimator.fit_runs` (semi-supervised training).
     Artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
     """
-    from .estimator import fit_runs
-    from .training import compute_scores, embed
+    from .estimator import anomaly_scores, fit_runs, score_stats
+    from .training import embed
+
+    kind = estimator.scoring if score is None else score
 
     def fit_score(X, train_idx, seeds, test_idx, keep):
-        module, history, Xt = fit_runs(estimator, X, train_idx, seeds, desc=desc)
-        if callable(score):
-            scores = np.asarray(score(module, Xt, train_idx, test_idx))
+        module, history, Xt = fit_runs(estimator, X, train_idx, seeds, labels=labels, desc=desc)
+        if callable(kind):
+            scores = np.asarray(kind(module, Xt, train_idx, test_idx))
         else:
-            scores = compute_scores(module, Xt, test_idx, score)
+            normal_idx = train_idx
+            if labels is not None:
+                normal_idx = np.stack([r[labels[r] == 0] for r in train_idx])
+            stats = score_stats(module, Xt, normal_idx) if kind == "energy+recon" else None
+            scores = anomaly_scores(module, Xt, test_idx, kind, stats)
         artifacts = {}
         if keep:
             z, _ = embed(module, Xt, test_idx)
@@ -196,7 +204,8 @@ def run_dagmm(
     method: str = "DAGMM",
     max_parallel: int | None = None,
     keep: Sequence[int] = (0,),
-    score="energy",
+    score=None,
+    labels=None,
 ) -> tuple[pd.DataFrame, dict]:
     """All runs of DAGMM (trained together, ``max_parallel`` at a time).
 
@@ -207,14 +216,15 @@ def run_dagmm(
     estimator : DAGMM (or a subclass)
         Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``.
     keep : run positions whose test energies and embeddings are returned
-    score : "energy", "recon" or callable, see :func:`dagmm_fit_score`
+    score : None (the estimator's ``scoring``), a scoring name or a callable, see :func:`dagmm_fit_score`
+    labels : array (N,), optional; 1 = labelled anomaly (only with ``anomaly_loss``)
 
     Returns
     -------
     per_run : DataFrame, one row per run
     artifacts : dict run position -> dict(energy, y, z, loss) for the runs in ``keep``
     """
-    fs = dagmm_fit_score(estimator, score=score, desc=f"{method} {name}")
+    fs = dagmm_fit_score(estimator, score=score, labels=labels, desc=f"{method} {name}")
     return run_batched(name, X, y, splits, fs, rho=rho, method=method, max_parallel=max_parallel, keep=keep)
 
 

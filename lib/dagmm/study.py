@@ -11,7 +11,7 @@ from .datasets import load_base
 from .estimator import DAGMM
 from .protocol import make_splits, run_dagmm, run_estimator
 
-__all__ = ["PROFILES", "profile_settings", "replicate_dataset"]
+__all__ = ["PROFILES", "profile_settings", "replicate_dataset", "SCALINGS", "scaling_investigation"]
 
 # "full": the paper's settings. "smoke": a fast pass through every code path.
 PROFILES = {
@@ -84,3 +84,59 @@ def replicate_dataset(
             print(f"{name:>11} | {'Isolation Forest':<22} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
                   f"AUROC {df.auroc.mean():.4f} | failed {int(df.failed.sum())} | {time.perf_counter() - t0:.1f} s", flush=True)
     return pd.concat(frames, ignore_index=True), artifacts
+
+
+SCALINGS = {
+    "min-max (training normals)": "minmax",
+    "z-score (training normals)": "zscore",
+    "min-max (all rows, no labels)": "global",
+}
+
+
+def scaling_investigation(
+    name: str,
+    n_runs: int,
+    *,
+    epochs: int | None = None,
+    data_dir=None,
+    device: str = "auto",
+    max_parallel: int | None = None,
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """DAGMM (trained and untrained) under three input scalings, seeds ``0..n_runs-1``.
+
+    * ``min-max (training normals)``: the protocol's scaling (statistics of
+      the rows the model is trained on);
+    * ``z-score (training normals)``: standardisation with the same rows;
+    * ``min-max (all rows, no labels)``: min-max over the whole dataset before
+      splitting, as public implementations do; it sees the test rows' feature
+      ranges (never their labels), so it is a diagnostic, not the protocol.
+
+    Returns a per-run frame whose ``method`` reads ``"DAGMM, <scaling>"`` or
+    ``"DAGMM (untrained), <scaling>"``.
+    """
+    X, y = load_base(name, data_dir)
+    splits = make_splits(name, y, range(n_runs))
+    rho = paper_setting(name)["contamination"]
+    frames = []
+    for label, kind in SCALINGS.items():
+        Xs, prep = X, kind
+        if kind == "global":
+            lo, hi = X.min(0), X.max(0)
+            Xs = ((X - lo) / np.where(hi > lo, hi - lo, 1.0)).astype(np.float32)
+            prep = None
+        for trained in (True, False):
+            kw = dict(device=device, preprocessing=prep)
+            if not trained:
+                kw["epochs"] = 0
+            elif epochs is not None:
+                kw["epochs"] = epochs
+            method = f"DAGMM{'' if trained else ' (untrained)'}, {label}"
+            t0 = time.perf_counter()
+            df, _ = run_dagmm(name, Xs, y, splits, DAGMM.from_paper(name, **kw), rho=rho, method=method,
+                              max_parallel=max_parallel, keep=())
+            frames.append(df)
+            if verbose:
+                print(f"{name:>11} | {method:<48} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
+                      f"AUROC {df.auroc.mean():.4f} | {time.perf_counter() - t0:.1f} s", flush=True)
+    return pd.concat(frames, ignore_index=True)

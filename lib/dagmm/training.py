@@ -17,7 +17,7 @@ import torch
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
 NOISE_SEED_OFFSET = 3_000_017  # and its compressor-noise generator (VAE) with seed + this
@@ -84,6 +84,19 @@ def fit_minmax(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
     module.scale.copy_(rng[:, None])
 
 
+@torch.no_grad()
+def fit_zscore(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
+    """Set each run's scaling to standardisation over its own training rows.
+
+    Constant features get scale 1 (they are only centred).
+    """
+    mean = torch.stack([X[i].double().mean(0) for i in idx])  # (R, ...)
+    std = torch.stack([X[i].double().std(0, correction=0) for i in idx])
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    module.shift.copy_(mean[:, None].float())
+    module.scale.copy_(std[:, None].float())
+
+
 class Stepper:
     """One optimisation step of all runs: loss, backward, Adam.
 
@@ -116,60 +129,62 @@ class Stepper:
         self.graph_shape = None
         self._warmup = 3  # eager steps before capture (CUDA's recipe)
 
-    def _eager(self, xb, mb, nb=None):
-        loss, n_ret = self.module.loss(xb, mb, nb, **self.lambdas)
+    def _eager(self, xb, mb, nb=None, yb=None):
+        loss, n_ret = self.module.loss(xb, mb, nb, yb, **self.lambdas)
         # keep .grad tensors in place: a captured graph writes into them
         self.opt.zero_grad(set_to_none=self.graph is None)
         loss.sum().backward()
         self.opt.step()
         return loss.detach(), n_ret
 
-    def _capture(self, xb, mb, nb=None):
+    def _capture(self, xb, mb, nb=None, yb=None):
         self.static_x = xb.clone()
         self.static_m = None if mb is None else mb.clone()
         self.static_n = None if nb is None else nb.clone()
+        self.static_y = None if yb is None else yb.clone()
         self.opt.zero_grad(set_to_none=True)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
-            loss, n_ret = self.module.loss(self.static_x, self.static_m, self.static_n, **self.lambdas)
+            loss, n_ret = self.module.loss(self.static_x, self.static_m, self.static_n, self.static_y, **self.lambdas)
             loss.sum().backward()
             self.opt.step()
         self.static_loss, self.static_nret = loss.detach(), n_ret
         self.graph, self.graph_shape = g, tuple(xb.shape)
 
-    def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None, nb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step on batch ``xb`` (R, B, ...) with dropout mask ``mb`` and compressor noise ``nb``.
+    def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None, nb: torch.Tensor | None = None,
+                 yb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step on batch ``xb`` (R, B, ...) with dropout mask ``mb``, compressor noise ``nb``
+        and anomaly labels ``yb`` (R, B).
 
         Returns (loss (R,), n_retried).
         """
+        args = (xb, mb, nb, yb)
         if not self.use_graph:
-            return self._eager(xb, mb, nb)
+            return self._eager(*args)
         if self.graph is not None and tuple(xb.shape) == self.graph_shape:
-            self.static_x.copy_(xb)
-            if mb is not None:
-                self.static_m.copy_(mb)
-            if nb is not None:
-                self.static_n.copy_(nb)
+            for static, new in zip((self.static_x, self.static_m, self.static_n, self.static_y), args):
+                if new is not None:
+                    static.copy_(new)
             self.graph.replay()
             return self.static_loss.clone(), self.static_nret.clone()
         if self.graph is None and self._warmup == 0:
             try:
-                self._capture(xb, mb, nb)  # records only; the step itself runs below
-                return self(xb, mb, nb)
+                self._capture(*args)  # records only; the step itself runs below
+                return self(*args)
             except RuntimeError as exc:  # e.g. an op that cannot be captured
                 warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly", RuntimeWarning, stacklevel=2)
                 self.use_graph = False
                 torch.cuda.synchronize()
-                return self._eager(xb, mb, nb)
+                return self._eager(*args)
         if self.graph is None:
             self._warmup -= 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                out = self._eager(xb, mb, nb)
+                out = self._eager(*args)
             torch.cuda.current_stream().wait_stream(side)
             return out
-        return self._eager(xb, mb, nb)
+        return self._eager(*args)
 
 
 def train(
@@ -184,6 +199,7 @@ def train(
     lambda_energy: float,
     lambda_cov: float,
     lambda_recon: float = 1.0,
+    labels: torch.Tensor | None = None,
     verbose: bool = False,
     desc: str = "DAGMM",
     cuda_graph: bool = True,
@@ -201,6 +217,9 @@ def train(
     epochs, batch_size : int
         The last, smaller batch of an epoch is kept (as ``DataLoader`` does).
     lr, lambda_energy, lambda_cov, lambda_recon : float
+    labels : Tensor (N,), optional
+        1 for rows of ``X`` that are labelled anomalies (used by a module
+        with an ``anomaly_loss``; see :meth:`DAGMMModule.loss`).
     cuda_graph : bool, default True
         On CUDA, replay full-size steps from a captured graph (see :class:`Stepper`).
 
@@ -255,7 +274,8 @@ def train(
                 xb = X[rows[:, s : s + batch_size]]  # (R, B, ...)
                 mb = None if masks is None else masks[e, :, s : s + batch_size]
                 nb = None if noise is None else noise[e, :, s : s + batch_size]
-                loss, n_ret = step(xb, mb, nb)
+                yb = None if labels is None else labels[rows[:, s : s + batch_size]]
+                loss, n_ret = step(xb, mb, nb, yb)
                 total += loss
                 retried += n_ret
             history[e0 + e] = total / steps_per_epoch
