@@ -119,7 +119,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
     if est.anomaly_loss is not None:
         if labels is None:
             raise ValueError(f"anomaly_loss={est.anomaly_loss!r} needs labels (1 = labelled anomaly) for the training rows")
-        yt = torch.as_tensor(np.asarray(labels)).to(device=device, dtype=torch.float32)
+        yt = torch.as_tensor(np.array(labels, dtype=np.float32)).to(device)
         if yt.shape != (Xt.shape[0],) or not bool(((yt == 0) | (yt == 1)).all()):
             raise ValueError(f"labels must be 0/1 of shape ({Xt.shape[0]},), got {tuple(yt.shape)}")
         keep = yt[idx] == 0  # (R, n)

@@ -110,6 +110,29 @@ def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
                 executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)))
 
 
+def merge_records(log_path: Path, records: list[dict], profile: str) -> list[dict]:
+    """This run's notebook records plus earlier records (same profile) of notebooks it did not run.
+
+    Running a few notebooks leaves the others' reports in place, so their
+    entries in ``run_log.json`` stay (each entry names its own commit and
+    device); the result is sorted by notebook name.
+    """
+    done = {r["notebook"] for r in records}
+    old = []
+    if log_path.exists():
+        try:
+            prev = json.loads(log_path.read_text())
+            if prev.get("profile") == profile:
+                for r in prev.get("notebooks", []):
+                    r.setdefault("commit", prev.get("commit", "unknown"))
+                    r.setdefault("device", prev.get("device", "unknown"))
+                    if r["notebook"] not in done:
+                        old.append(r)
+        except (OSError, ValueError):
+            pass
+    return sorted(old + records, key=lambda r: r["notebook"])
+
+
 def write_index(out: Path, log: dict) -> Path:
     """``index.html`` linking every report, table and figure under ``out``."""
     def links(folder: str, pattern: str) -> str:
@@ -118,7 +141,8 @@ def write_index(out: Path, log: dict) -> Path:
 
     rows = "".join(
         f"<tr><td><a href=\"{html.escape(r['html'])}\">{html.escape(r['notebook'])}</a></td><td>{r['status']}</td>"
-        f"<td>{r['wall_s']:.0f} s</td><td>{html.escape(r['where'])}</td></tr>"
+        f"<td>{r['wall_s']:.0f} s</td><td>{html.escape(str(r.get('device', '')))}</td>"
+        f"<td><code>{html.escape(str(r.get('commit', ''))[:12])}</code></td><td>{html.escape(r['where'])}</td></tr>"
         for r in log["notebooks"]
     )
     versions = ", ".join(f"{k} {v}" for k, v in log["versions"].items() if v)
@@ -127,7 +151,7 @@ def write_index(out: Path, log: dict) -> Path:
 <h1>DAGMM study: reports ({html.escape(log['profile'])} profile)</h1>
 <p>Commit <code>{html.escape(log['commit'])}</code> &middot; device {html.escape(log['device'])} &middot; finished {html.escape(log['finished'])}
 &middot; total wall time {log['wall_s']:.0f} s</p><p>{html.escape(versions)}</p>
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall time</th><th>failure</th></tr>{rows}</table>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall time</th><th>device</th><th>commit</th><th>failure</th></tr>{rows}</table>
 <h2>Tables</h2><ul>{links('tables', '*.csv')}</ul>
 <h2>Figures</h2><ul>{links('figures', '*.png')}</ul>
 <h2>Benchmarks</h2><ul>{links('benchmarks', '*')}</ul>
@@ -161,11 +185,13 @@ def main(argv=None) -> int:
     for nb in nbs:
         print(f"== {nb.name} ({args.profile})", flush=True)
         rec = run_notebook(nb, out, params)
+        rec.update(commit=log["commit"], device=log["device"], finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
         log["notebooks"].append(rec)
         print(f"   {rec['status']} in {rec['wall_s']:.0f} s{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
     log["wall_s"] = round(time.perf_counter() - t0, 1)
     log["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out.mkdir(parents=True, exist_ok=True)
+    log["notebooks"] = merge_records(out / "run_log.json", log["notebooks"], args.profile)
     (out / "run_log.json").write_text(json.dumps(log, indent=2) + "\n")
     write_index(out, log)
     if args.profile == "full" and out == paths.REPORTS:

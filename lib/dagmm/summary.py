@@ -1,0 +1,99 @@
+"""Every method against DAGMM: paired tests over the shared run seeds (notebook 07).
+
+Every notebook that runs tabular methods under the protocol writes its
+per-run results (``*_runs.csv``: dataset, method, run, seed, metrics). Runs
+with the same dataset and seed share the split, so a method and DAGMM can be
+compared pairwise: the Wilcoxon signed-rank test on the per-seed differences
+(two-sided, zero differences dropped as scipy's default ``zero_method="wilcox"``
+does), with the median difference as its effect size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+from .protocol import METRICS
+
+__all__ = ["load_runs", "paired_tests", "verdict", "summary_table"]
+
+RUN_FILES = ("table2_dagmm_runs.csv", "table2_full_runs.csv", "variants_*_runs.csv")
+
+
+def load_runs(tables: str | Path, patterns=RUN_FILES) -> pd.DataFrame:
+    """Concatenate the per-run tables under ``tables`` (later files win on duplicate rows)."""
+    tables = Path(tables)
+    frames = []
+    for pat in patterns:
+        for f in sorted(tables.glob(pat)):
+            d = pd.read_csv(f)
+            d["source_file"] = f.name
+            frames.append(d)
+    if not frames:
+        raise FileNotFoundError(f"no per-run tables ({', '.join(patterns)}) under {tables}")
+    runs = pd.concat(frames, ignore_index=True)
+    return runs.drop_duplicates(["dataset", "method", "seed"], keep="last").reset_index(drop=True)
+
+
+def paired_tests(runs: pd.DataFrame, reference: str = "DAGMM", metrics=("f1", "auroc")) -> pd.DataFrame:
+    """Each method vs ``reference`` on every dataset, paired on seeds.
+
+    Returns one row per (dataset, method, metric) with the number of shared
+    seeds, the mean of each, the median per-seed difference (method minus
+    reference) and the two-sided Wilcoxon signed-rank p-value (NaN with fewer
+    than 5 pairs, or when every difference is zero).
+    """
+    rows = []
+    for dataset, d in runs.groupby("dataset", sort=False):
+        ref = d[d.method == reference].set_index("seed")
+        if ref.empty:
+            continue
+        for method, m in d[d.method != reference].groupby("method", sort=False):
+            m = m.set_index("seed")
+            seeds = ref.index.intersection(m.index)
+            for metric in metrics:
+                a, b = m.loc[seeds, metric].to_numpy(float), ref.loc[seeds, metric].to_numpy(float)
+                diff = a - b
+                p = np.nan
+                if len(seeds) >= 5 and np.any(diff != 0):
+                    p = float(wilcoxon(a, b).pvalue)
+                rows.append(dict(dataset=dataset, method=method, metric=metric, n_pairs=len(seeds),
+                                 mean=a.mean() if len(a) else np.nan, reference_mean=b.mean() if len(b) else np.nan,
+                                 median_diff=float(np.median(diff)) if len(diff) else np.nan, p_value=p))
+    return pd.DataFrame(rows)
+
+
+def verdict(median_diff: float, p_value: float, alpha: float = 0.05) -> str:
+    """``better`` / ``worse`` than the reference at ``alpha``, else ``no significant difference``."""
+    if not np.isfinite(p_value) or p_value >= alpha:
+        return "no significant difference"
+    return "better" if median_diff > 0 else "worse"
+
+
+def summary_table(runs: pd.DataFrame, tests: pd.DataFrame, published: pd.DataFrame | None = None,
+                  alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (dataset, method): mean ± std of every metric, the paired
+    tests against DAGMM on F1 and AUROC with a verdict each, and the seeds' /
+    paper's reported F1 and AUROC where they report that method on that dataset."""
+    g = runs.groupby(["dataset", "method"], sort=False)
+    out = g.agg(n_runs=("run", "size"), n_failed=("failed", "sum"))
+    for m in METRICS:
+        out[f"{m}_mean"] = g[m].mean()
+        out[f"{m}_std"] = g[m].std(ddof=1)
+    out = out.reset_index()
+    for metric in ("f1", "auroc"):
+        t = tests[tests.metric == metric][["dataset", "method", "median_diff", "p_value"]]
+        t = t.rename(columns={"median_diff": f"diff_{metric}_vs_dagmm", "p_value": f"p_{metric}_vs_dagmm"})
+        out = out.merge(t, on=["dataset", "method"], how="left")
+        out[f"verdict_{metric}"] = [
+            "" if m == "DAGMM" or pd.isna(p) and pd.isna(d) else verdict(d, p, alpha)
+            for m, d, p in zip(out.method, out[f"diff_{metric}_vs_dagmm"], out[f"p_{metric}_vs_dagmm"])
+        ]
+    if published is not None:
+        pub = published.drop_duplicates(["dataset", "method"], keep="first")
+        pub = pub[["dataset", "method", "source", "f1", "auroc"]].rename(
+            columns={"source": "reported_source", "f1": "reported_f1", "auroc": "reported_auroc"})
+        out = out.merge(pub, on=["dataset", "method"], how="left")
+    return out
