@@ -80,7 +80,8 @@ def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
     return est._build_module(n_runs, (n_features,))
 
 
-def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, labels=None, verbose=None, desc="DAGMM", cuda_graph=True):
+def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, labels=None, verbose=None, desc="DAGMM",
+             cuda_graph=True, checkpoints=(), on_checkpoint=None):
     """Train ``len(seeds)`` DAGMMs with ``est``'s parameters at once.
 
     Parameters
@@ -99,6 +100,8 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
         1 for rows of ``X`` that are labelled anomalies; needed (and only
         used) when ``est.anomaly_loss`` is set. The scaling and the scoring
         mixture are then fitted on each run's normal rows only.
+    checkpoints, on_checkpoint : epochs and ``on_checkpoint(module, epoch, X_device, normal_train_idx)``
+        called after each of them (see :func:`dagmm.training.train`).
 
     Returns
     -------
@@ -143,6 +146,8 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
         lambda_cov=est.lambda_cov,
         lambda_recon=est.lambda_recon,
         labels=yt,
+        checkpoints=checkpoints,
+        on_checkpoint=None if on_checkpoint is None else (lambda m, e: on_checkpoint(m, e, Xt, normal_idx)),
         verbose=est.verbose if verbose is None else verbose,
         desc=desc,
         cuda_graph=cuda_graph,

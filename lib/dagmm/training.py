@@ -203,6 +203,8 @@ def train(
     verbose: bool = False,
     desc: str = "DAGMM",
     cuda_graph: bool = True,
+    checkpoints: Sequence[int] = (),
+    on_checkpoint=None,
 ) -> dict:
     """Train every run of ``module`` on its own rows of ``X`` with Adam.
 
@@ -222,6 +224,10 @@ def train(
         with an ``anomaly_loss``; see :meth:`DAGMMModule.loss`).
     cuda_graph : bool, default True
         On CUDA, replay full-size steps from a captured graph (see :class:`Stepper`).
+
+    checkpoints, on_checkpoint : epochs and a callable ``on_checkpoint(module, epoch)``
+        called after each of those epochs (the module is put back in training
+        mode afterwards); used to evaluate one training run at several lengths.
 
     Parameters with ``requires_grad=False`` stay fixed (e.g. a pre-trained,
     frozen compression network).
@@ -248,6 +254,7 @@ def train(
     # per run), and the host looks at the losses once per such chunk: small
     # datasets run thousands of tiny epochs.
     chunk = max(1, min(epochs, -(-(1 << 16) // n)))
+    stops = sorted({int(c) for c in checkpoints if 0 < int(c) <= epochs}) if on_checkpoint else []
     steps_per_epoch = -(-n // batch_size)
     bar = None
     if verbose and epochs > 0:
@@ -255,8 +262,9 @@ def train(
 
         bar = tqdm(total=epochs, desc=desc, leave=False)
     module.train()
-    for e0 in range(0, epochs, chunk):
-        E = min(chunk, epochs - e0)
+    e0 = 0
+    while e0 < epochs:
+        E = min(chunk, epochs - e0, *(c - e0 for c in stops if c > e0))
         # a random permutation per (epoch, run): argsort of uniform draws
         perms = torch.stack([torch.rand(E, n, generator=g, device=device).argsort(-1) for g in shuffle_gens], 1)  # (E, R, n)
         masks = None
@@ -284,6 +292,10 @@ def train(
         if bar is not None:
             bar.update(E)
             bar.set_postfix(loss=float(np.nanmean(chunk_loss[-1])), failed=int(failed.sum()))
+        e0 += E
+        if e0 in stops:
+            on_checkpoint(module, e0)
+            module.train()
     if bar is not None:
         bar.close()
     if int(retried) > 0:
