@@ -134,3 +134,21 @@ def test_cuda_graph_training_follows_eager_training():
     np.testing.assert_allclose(hg["loss"], he["loss"], rtol=1e-4)
     for p, q in zip(g.parameters(), e.parameters()):
         np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), atol=1e-5)
+
+
+def test_checkpoint_evaluation_equals_a_shorter_training():
+    from dagmm.training import compute_energy, estimate_mixture
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    idx = np.stack([np.arange(0, 200), np.arange(100, 300)])
+    est = DAGMM(hidden=(6, 3), latent_dim=1, n_components=2, batch_size=64, lr=1e-3, device="cpu")
+    seen = {}
+
+    def grab(module, epoch, Xt, tr):
+        estimate_mixture(module, Xt, tr)
+        seen[epoch] = compute_energy(module, Xt, idx)
+
+    fit_runs(est.set_params(epochs=6), X, idx, [0, 1], checkpoints=(3,), on_checkpoint=grab)
+    short, _, Xs = fit_runs(est.set_params(epochs=3), X, idx, [0, 1])
+    np.testing.assert_array_equal(seen[3], compute_energy(short, Xs, idx))
