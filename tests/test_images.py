@@ -178,3 +178,138 @@ def test_pinned_manifests_equal_the_shared_ones(real_data_dir):
     m = images.read_manifest("mvtec_ad")
     assert sum(r.startswith("bottle/train/good/") for r in m) == 209
     assert sum(r.startswith("bottle/test/") for r in m) == 83
+
+
+# ----------------------------------------------------------------------------------------------
+# convolutional compressors
+
+import torch  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+
+from dagmm.conv import ConvCompressor, ResConvCompressor  # noqa: E402
+from dagmm.image_study import ConvDAGMM, aggregate_images, by_kind_table, run_image_method, with_seeds  # noqa: E402
+from dagmm.images import ImageSet  # noqa: E402
+from dagmm.training import make_generators  # noqa: E402
+
+ARCHS = {"conv": ConvCompressor, "resconv": ResConvCompressor}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_compressor_maps_a_batch_to_the_right_shapes(arch):
+    torch.manual_seed(0)
+    net = ARCHS[arch](2, 6)  # the seeds' architecture: 64x64, channels 32-64-128-256
+    net.reset_parameters(make_generators([0, 1]))
+    z, x_hat = net(torch.rand(2, 3, 3, 64, 64))
+    assert z.shape == (2, 3, 6) and x_hat.shape == (2, 3, 3, 64, 64)
+    assert 0 < x_hat.min() and x_hat.max() < 1  # sigmoid output
+    enc = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (4, 4)]
+    assert [m.out_channels // 2 for m in enc] == [32, 64, 128, 256]
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ARCHS[arch](1, 6, image_size=40)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_runs_are_independent_and_equal_to_single_runs(arch):
+    """Run r of an R-run module computes exactly what a 1-run module seeded like run r computes."""
+    x = torch.rand(2, 4, 3, 16, 16)
+    both = ARCHS[arch](2, 3, channels=(4, 8), image_size=16)
+    both.reset_parameters(make_generators([5, 9]))
+    z2, xh2 = both(x)
+    for r, seed in enumerate((5, 9)):
+        one = ARCHS[arch](1, 3, channels=(4, 8), image_size=16)
+        one.reset_parameters(make_generators([seed]))
+        z1, xh1 = one(x[r : r + 1])
+        torch.testing.assert_close(z1[0], z2[r], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(xh1[0], xh2[r], atol=1e-5, rtol=1e-5)
+
+
+def _blobs(n: int, size: int, seed: int, anomalous: bool = False) -> np.ndarray:
+    """Smooth random images; anomalies carry a bright square."""
+    rng = np.random.default_rng(seed)
+    g = np.linspace(-1, 1, size)
+    cx, cy = rng.uniform(-0.5, 0.5, (2, n, 1, 1))
+    base = np.exp(-((g[None, None, :] - cx) ** 2 + (g[None, :, None] - cy) ** 2) * 3)  # (n, size, size)
+    X = np.stack([base * c for c in (0.6, 0.4, 0.2)], 1) + rng.normal(0, 0.02, (n, 3, size, size))
+    if anomalous:
+        X[:, :, 2:7, 2:7] = 1.0
+    return np.clip(X, 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_training_lowers_the_loss_and_gradients_reach_every_layer(arch):
+    X = _blobs(48, 16, 0)
+    est = ConvDAGMM(architecture=arch, channels=(8, 16), latent_dim=3, epochs=6, batch_size=16, lr=3e-3, device="cpu", random_state=0)
+    module = est._build_module(1, (3, 16, 16))
+    module.reset_parameters(make_generators([0]))
+    loss, _ = module.loss(torch.as_tensor(X[None, :16]), lambda_energy=0.1, lambda_cov=0.005)
+    loss.sum().backward()
+    for name, p in module.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    est.fit(X)
+    h = est.loss_history_
+    assert np.isfinite(h).all() and h[-1] < 0.7 * h[0] and (np.diff(h) < 0).mean() >= 0.75
+
+
+def test_conv_dagmm_beats_chance_and_the_autoencoder_control_skips_the_mixture():
+    Xtr, Xn, Xa = _blobs(96, 16, 0), _blobs(20, 16, 1), _blobs(20, 16, 2, anomalous=True)
+    X = np.concatenate([Xn, Xa])
+    y = np.r_[np.zeros(20), np.ones(20)]
+    from sklearn.metrics import roc_auc_score
+
+    kw = dict(channels=(8, 16), latent_dim=3, epochs=10, batch_size=16, lr=3e-3, device="cpu", random_state=0)
+    dagmm = ConvDAGMM(**kw).fit(Xtr)
+    assert roc_auc_score(y, dagmm.anomaly_score(X)) > 0.8
+    assert roc_auc_score(y, -dagmm.score_samples(X)) > 0.8
+    assert set(np.unique(dagmm.predict(X))) <= {0, 1} and dagmm.transform(X).shape == (40, 5)
+    ae = clone(dagmm).set_params(lambda_energy=0.0, lambda_cov=0.0, score="recon").fit(Xtr)
+    assert roc_auc_score(y, ae.anomaly_score(X)) > 0.8
+    # without the mixture terms the loss is the reconstruction error alone
+    out = ae.module_(torch.as_tensor(Xn[None]))
+    loss, _ = ae.module_.loss(torch.as_tensor(Xn[None]), lambda_energy=0.0, lambda_cov=0.0)
+    torch.testing.assert_close(loss[0], (out.x - out.x_hat).pow(2).flatten(2).sum(-1).mean(), rtol=1e-5, atol=1e-4)
+
+
+def test_bad_images_and_parameters_are_clear_value_errors():
+    est = ConvDAGMM(channels=(8, 16), epochs=1, device="cpu")
+    with pytest.raises(ValueError, match=r"shape \(N, C, H, W\)"):
+        est.fit(np.zeros((4, 48)))
+    with pytest.raises(ValueError, match="square"):
+        est.fit(np.zeros((4, 3, 16, 12)))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        est.fit(np.zeros((4, 3, 18, 18)))
+    bad = np.zeros((4, 3, 16, 16))
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad)
+    for k, v in dict(architecture="vgg", channels=(8, 0), score="mse", preprocessing="minmax", lr=-1.0, latent_dim=0).items():
+        with pytest.raises(ValueError, match=k):
+            clone(est).set_params(**{k: v}).fit(np.zeros((4, 3, 16, 16), np.float32))
+    fitted = clone(est).fit(_blobs(8, 16, 0))
+    with pytest.raises(ValueError, match="fitted on"):
+        fitted.anomaly_score(np.zeros((2, 3, 32, 32), np.float32))
+
+
+def test_image_protocol_metrics_tables_and_seed_columns():
+    Xtr, Xn, Xa = _blobs(48, 16, 0), _blobs(10, 16, 1), _blobs(12, 16, 2, anomalous=True)
+    X = np.concatenate([Xtr, Xn, Xa])
+    kind = np.array(["good"] * 58 + ["square"] * 6 + ["square2"] * 6)
+    data = ImageSet("toy", X, (kind != "good").astype(np.int64), np.array(["train"] * 48 + ["test"] * 22), kind, tuple(map(str, range(70))))
+    est = ConvDAGMM(channels=(8, 16), latent_dim=3, epochs=3, batch_size=16, lr=3e-3, device="cpu")
+    per_run, art = run_image_method(data, est, [0, 1], method="ConvDAGMM", n_examples=3, verbose=False)
+    assert list(per_run.seed) == [0, 1] and {"auroc_square", "auroc_square2", "f1_train95"} <= set(per_run.columns)
+    a = art[0]
+    # the label-free threshold is the 95th percentile of the training scores
+    assert a["threshold"] == pytest.approx(np.percentile(a["train_scores"], 95))
+    assert per_run.recall_train95[0] == pytest.approx(np.mean(a["scores"][a["y"] == 1] > a["threshold"]))
+    assert a["examples"]["most_anomalous"]["x_hat"].shape == (3, 3, 16, 16)
+    assert a["examples"]["most_anomalous"]["scores"][0] == a["scores"].max()
+    table = aggregate_images(per_run)
+    assert table.n_runs.tolist() == [2] and "f1_train95_mean" in table
+    kinds = by_kind_table(per_run)
+    assert kinds.anomaly_type.tolist() == ["square", "square2"] and (kinds.n_runs == 2).all()
+    import pandas as pd
+
+    pub = pd.DataFrame(dict(source=["s"], table=["framework1_conv"], dataset=["toy"], method=["ConvDAGMM"], setting=[""],
+                            precision=[0.4], recall=[0.5], f1=[np.nan], auroc=[0.705], note=[""]))
+    t = with_seeds(table, pub, "framework1_conv", "ConvDAGMM", "ConvDAGMM")
+    assert t.seed_auroc.tolist() == [0.705]

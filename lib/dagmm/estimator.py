@@ -235,6 +235,12 @@ class DAGMM(OutlierMixin, BaseEstimator):
         estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
         return DAGMMModule(compressor, estimation, GaussianMixture(self.cov_eps), n_runs, input_shape)
 
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Checked float32 array of samples; ``reset`` at fit time (subclasses with other inputs override)."""
+        if reset:
+            return validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        return validate_data(self, X, dtype=np.float32, reset=False)
+
     def _seed(self) -> int:
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
@@ -244,7 +250,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Fit on X (n_samples, n_features); ``y`` is ignored (unsupervised)."""
         self._check_params()
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        X = self._validate_X(X, reset=True)
         module, history, Xt = fit_runs(self, X, np.arange(len(X))[None], [self._seed()])
         self.module_ = module
         self.loss_history_ = history["loss"][:, 0]
@@ -263,7 +269,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def energy(self, X) -> np.ndarray:
         """Sample energy of each row (higher = more anomalous), shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._validate_X(X, reset=False)
         device = self.module_.shift.device
         Xt = torch.as_tensor(X).to(device)
         return training.compute_energy(self.module_, Xt, np.arange(len(X))[None])[0].astype(np.float64)
@@ -283,7 +289,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The low-dimensional representation z = [z_c, rel, cos], shape (n_samples, latent_dim + 2)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._validate_X(X, reset=False)
         Xt = torch.as_tensor(X).to(self.module_.shift.device)
         z, _ = training.embed(self.module_, Xt, np.arange(len(X))[None])
         return z[0].cpu().numpy()

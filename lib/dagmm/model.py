@@ -131,7 +131,8 @@ class DAGMMModule(nn.Module):
         energy under the batch's own mixture parameters, plus ``lambda_cov``
         times the family's penalty (``sum_kj 1/Sigma_kjj``), plus the
         compressor's ``aux`` term if it has one. ``lambda_recon = 0`` is the
-        paper's GMM-EN baseline.
+        paper's GMM-EN baseline; ``lambda_energy = lambda_cov = 0`` a plain
+        autoencoder (the mixture is then not computed at all).
 
         Returns
         -------
@@ -139,10 +140,14 @@ class DAGMMModule(nn.Module):
         n_retried : Tensor ()   covariances that needed extra jitter
         """
         out = self(x, dropout_mask, noise)
-        params = self.mixture.estimate(out.gamma, out.z)
-        logp, n_retried = self.mixture.log_prob_components(out.z, params)
-        energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
-        loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
+        if lambda_energy or lambda_cov:
+            params = self.mixture.estimate(out.gamma, out.z)
+            logp, n_retried = self.mixture.log_prob_components(out.z, params)
+            energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
+            loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
+        else:  # a plain autoencoder: no mixture (and no 0 * inf from a degenerate batch)
+            loss = out.x.new_zeros(out.x.shape[0])
+            n_retried = torch.zeros((), dtype=torch.long, device=x.device)
         if lambda_recon:
             loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
         if out.aux is not None:
