@@ -194,6 +194,15 @@ from dagmm.training import make_generators  # noqa: E402
 ARCHS = {"conv": ConvCompressor, "resconv": ResConvCompressor}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core CPU many small convolutions run far faster so."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_compressor_maps_a_batch_to_the_right_shapes(arch):
     torch.manual_seed(0)

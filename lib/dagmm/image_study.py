@@ -57,14 +57,16 @@ __all__ = [
     "by_kind_table",
     "with_seeds",
     "THRESHOLD_METRICS",
+    "FRAMEWORKS",
+    "run_framework",
 ]
 
 THRESHOLD_METRICS = ("precision_train95", "recall_train95", "f1_train95")
 PROFILES = {
     # "full": every image, n_runs seeds, the notebook's epochs.
-    "full": dict(n_runs=None, epochs=None, max_train=None, max_test=None),
-    # "smoke": a fast pass through every code path (a few images, one epoch).
-    "smoke": dict(n_runs=2, epochs=1, max_train=40, max_test=40),
+    "full": dict(n_runs=None, epochs=None, max_train=None, max_test=None, image_size=None, n_examples=8),
+    # "smoke": a fast pass through every code path (a few 32x32 images, one epoch).
+    "smoke": dict(n_runs=2, epochs=1, max_train=16, max_test=16, image_size=32, n_examples=4),
 }
 
 
@@ -288,6 +290,7 @@ def run_image_method(
     train_idx: np.ndarray | None = None,
     test_idx: np.ndarray | None = None,
     percentile: float = 95.0,
+    max_threshold_images: int | None = 300,
     max_parallel: int = 1,
     keep: Sequence[int] = (0,),
     n_examples: int = 8,
@@ -308,6 +311,10 @@ def run_image_method(
         Default: all of ``data``'s training / test images.
     percentile : float, default 95
         The label-free threshold: this percentile of the training scores.
+    max_threshold_images : int or None, default 300
+        The threshold uses the scores of at most this many training images
+        (drawn once, the same for every run; None: all), which saves a
+        forward pass over large training sets.
     max_parallel : int, default 1
         Runs trained together as one batched model (1 on a CPU: faster there).
     keep : run positions whose artifacts are returned
@@ -329,6 +336,10 @@ def run_image_method(
         raise ValueError("the test images must contain normal and anomalous ones")
     rho = float(y.mean())
     kind_score = estimator.score
+    thr_idx = train_idx
+    if max_threshold_images is not None and len(train_idx) > max_threshold_images:
+        thr_idx = np.sort(np.random.default_rng(0).choice(train_idx, max_threshold_images, replace=False))
+    score_idx = np.concatenate([test_idx, thr_idx])  # one scoring pass: test images, then threshold images
     rows, artifacts = [], {}
     seeds = list(seeds)
     for start in range(0, len(seeds), max_parallel):
@@ -336,8 +347,8 @@ def run_image_method(
         R = len(part)
         t0 = time.perf_counter()
         module, history, Xt = fit_runs(estimator, data.X, np.tile(train_idx, (R, 1)), part, verbose=False, desc=method)
-        test_scores = training.compute_scores(module, Xt, np.tile(test_idx, (R, 1)), kind_score, chunk=256)
-        train_scores = training.compute_scores(module, Xt, np.tile(train_idx, (R, 1)), kind_score, chunk=256)
+        both = training.compute_scores(module, Xt, np.tile(score_idx, (R, 1)), kind_score, chunk=256)
+        test_scores, train_scores = both[:, : len(test_idx)], both[:, len(test_idx) :]
         seconds = (time.perf_counter() - t0) / R
         for j, seed in enumerate(part):
             run = start + j
@@ -375,13 +386,13 @@ def _examples(module: DAGMMModule, j: int, Xt: torch.Tensor, test_idx, y, scores
         "least_anomalous": order[:n],
     }
     module.eval()
-    out = {}
+    allpos = np.concatenate(list(groups.values()))
+    x = Xt[torch.as_tensor(test_idx[allpos], device=Xt.device)]
+    x_hat = module(x[None].expand(module.n_runs, *x.shape)).x_hat[j].cpu().numpy()  # every run sees them; keep run j
+    out, start = {}, 0
     for name, pos in groups.items():
-        rows = test_idx[pos]
-        x = Xt[torch.as_tensor(rows, device=Xt.device)]
-        x = x[None].expand(module.n_runs, *x.shape)  # every run sees the images; keep run j
-        x_hat = module(x).x_hat[j].cpu().numpy()
-        out[name] = dict(rows=rows, positions=pos, x_hat=x_hat, scores=scores[pos], y=y[pos])
+        out[name] = dict(rows=test_idx[pos], positions=pos, x_hat=x_hat[start : start + len(pos)], scores=scores[pos], y=y[pos])
+        start += len(pos)
     return out
 
 
@@ -416,3 +427,80 @@ def with_seeds(table: pd.DataFrame, published: pd.DataFrame, seed_table: str, se
     pub = pub[["dataset", "precision", "recall", "auroc"]].rename(columns=lambda c: c if c == "dataset" else f"seed_{c}")
     pub["method"] = our_method
     return table.merge(pub, on=["dataset", "method"], how="left")
+
+
+# Names of the two frameworks' methods, tables and the seeds' rows in published_results.csv.
+FRAMEWORKS = {
+    "conv": dict(dagmm="ConvDAGMM", ae="ConvAE (recon. error)", seed_table="framework1_conv", seed_method="ConvDAGMM",
+                 table="images_framework1", prefix="02"),
+    "resconv": dict(dagmm="ResConvDAGMM", ae="ResConvAE (recon. error)", seed_table="framework2_residual",
+                    seed_method="ResConvDAGMM", table="images_framework2", prefix="03"),
+}
+
+
+def run_framework(
+    architecture: str,
+    datasets: Sequence[str],
+    n_runs: int,
+    epochs: dict[str, int],
+    *,
+    image_size: int = 64,
+    data_dir=None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    max_parallel: int = 1,
+    percentile: float = 95.0,
+    n_examples: int = 8,
+    verbose: bool = True,
+    **params,
+) -> tuple[pd.DataFrame, dict, dict]:
+    """Both methods of one framework (DAGMM and its autoencoder control) on every dataset.
+
+    Parameters
+    ----------
+    architecture : {"conv", "resconv"}
+    datasets : names from :data:`dagmm.images.IMAGE_DATASETS`
+    n_runs : int
+        Seeds ``0..n_runs-1``.
+    epochs : dict dataset -> int
+    image_size, data_dir : passed to :func:`dagmm.images.load_image_dataset`
+    max_train, max_test : int, optional
+        Cut the data (smoke profile only).
+    **params : ConvDAGMM parameters shared by both methods (latent_dim, lr, ...)
+
+    Returns
+    -------
+    per_run : DataFrame, one row per dataset, method and run
+    artifacts : dict dataset -> method -> run -> dict (see :func:`run_image_method`)
+    data : dict dataset -> ImageSet
+    """
+    from .images import load_image_dataset
+
+    names = FRAMEWORKS[architecture]
+    frames, artifacts, data = [], {}, {}
+    for name in datasets:
+        d = load_image_dataset(name, image_size, data_dir)
+        data[name] = d
+        train_idx, test_idx = subsample(d, max_train, max_test)
+        base = ConvDAGMM(architecture=architecture, epochs=epochs[name], **params)
+        methods = {
+            names["dagmm"]: base,
+            # the control: the same network without the estimation network's terms, scored by
+            # reconstruction error
+            names["ae"]: ConvDAGMM(**{**base.get_params(), "lambda_energy": 0.0, "lambda_cov": 0.0, "score": "recon"}),
+        }
+        artifacts[name] = {}
+        for method, est in methods.items():
+            t0 = time.perf_counter()
+            df, art = run_image_method(d, est, range(n_runs), method=method, train_idx=train_idx, test_idx=test_idx,
+                                       percentile=percentile, max_parallel=max_parallel, keep=tuple(range(n_runs)),
+                                       n_examples=n_examples, verbose=verbose)
+            for run, a in art.items():  # examples only for run 0: the figures show one run
+                if run:
+                    a.pop("examples")
+            frames.append(df)
+            artifacts[name][method] = art
+            if verbose:
+                print(f"{name:>13} | {method:<26} | AUROC {df.auroc.mean():.3f} ± {df.auroc.std():.3f} | "
+                      f"{time.perf_counter() - t0:.0f} s for {n_runs} runs", flush=True)
+    return pd.concat(frames, ignore_index=True), artifacts, data
