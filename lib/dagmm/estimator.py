@@ -353,6 +353,12 @@ class DAGMM(OutlierMixin, BaseEstimator):
         return DAGMMModule(compressor, estimation, MIXTURES[self.mixture](self.cov_eps), n_runs, input_shape,
                            anomaly_loss=self.anomaly_loss, anomaly_margin=self.anomaly_margin)
 
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Checked float32 array of samples; ``reset`` at fit time (subclasses with other inputs override)."""
+        if reset:
+            return validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        return validate_data(self, X, dtype=np.float32, reset=False)
+
     def _seed(self) -> int:
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
@@ -366,7 +372,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         it is required, with 1 marking labelled anomalies among the rows.
         """
         self._check_params()
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        X = self._validate_X(X, reset=True)
         labels = None
         if self.anomaly_loss is not None:
             if y is None:
@@ -395,7 +401,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def energy(self, X) -> np.ndarray:
         """Sample energy of each row (higher = more anomalous), shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._validate_X(X, reset=False)
         device = self.module_.shift.device
         Xt = torch.as_tensor(X).to(device)
         return training.compute_energy(self.module_, Xt, np.arange(len(X))[None])[0].astype(np.float64)
@@ -403,7 +409,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def anomaly_score(self, X) -> np.ndarray:
         """The score of ``scoring`` (the energy by default), higher = more anomalous, (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._validate_X(X, reset=False)
         Xt = torch.as_tensor(X).to(self.module_.shift.device)
         rows = np.arange(len(X))[None]
         return anomaly_scores(self.module_, Xt, rows, self.scoring, self.score_stats_)[0].astype(np.float64)
@@ -423,7 +429,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The low-dimensional representation z = [z_c, rel, cos], shape (n_samples, latent_dim + 2)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._validate_X(X, reset=False)
         Xt = torch.as_tensor(X).to(self.module_.shift.device)
         z, _ = training.embed(self.module_, Xt, np.arange(len(X))[None])
         return z[0].cpu().numpy()

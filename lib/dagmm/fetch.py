@@ -33,6 +33,8 @@ __all__ = [
     "resolve_data_dir",
     "sha256sum",
     "fetch_file",
+    "source_url",
+    "download_url",
 ]
 
 
@@ -144,21 +146,31 @@ def _verify(path: Path, expected: str) -> None:
     _VERIFIED.add(key)
 
 
-def _source_url(entry: DataFile) -> str | None:
+def source_url(relpath: str, canonical: str | None) -> str | None:
+    """Where to download ``relpath`` from: ``$DAGMM_MIRROR_URL/<relpath>`` when set, else ``canonical``."""
     mirror = os.environ.get("DAGMM_MIRROR_URL")
     if mirror:
-        return mirror.rstrip("/") + "/" + entry.relpath
-    return entry.url
+        return mirror.rstrip("/") + "/" + relpath
+    return canonical
 
 
-def _download(url: str, dest: Path, expected: str, timeout: float = 60.0) -> None:
+def _source_url(entry: DataFile) -> str | None:
+    return source_url(entry.relpath, entry.url)
+
+
+def download_url(url: str, dest: Path, expected: str | None = None, timeout: float = 60.0) -> None:
+    """Download ``url`` to ``dest`` through a temporary file, checking its sha256 when ``expected`` is given."""
+    _download(url, Path(dest), expected, timeout)
+
+
+def _download(url: str, dest: Path, expected: str | None, timeout: float = 60.0) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out, _CHUNK)
         actual = sha256sum(tmp)
-        if actual != expected:
+        if expected is not None and actual != expected:
             raise DataChecksumError(
                 f"Downloaded file from {url} does not match its pinned checksum\n"
                 f"  expected sha256 {expected}\n  actual   sha256 {actual}"

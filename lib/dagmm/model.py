@@ -143,7 +143,8 @@ class DAGMMModule(nn.Module):
         energy under the batch's own mixture parameters, plus ``lambda_cov``
         times the family's penalty (``sum_kj 1/Sigma_kjj``), plus the
         compressor's ``aux`` term if it has one. ``lambda_recon = 0`` is the
-        paper's GMM-EN baseline.
+        paper's GMM-EN baseline; ``lambda_energy = lambda_cov = 0`` a plain
+        autoencoder (the mixture is then not computed at all).
 
         With ``labels`` (R, B), 1 marking labelled anomalies (the seeds'
         "modified loss"), the batch's mixture is estimated from the normal
@@ -161,10 +162,14 @@ class DAGMMModule(nn.Module):
         n_retried : Tensor ()   covariances that needed extra jitter
         """
         out = self(x, dropout_mask, noise)
-        if labels is None or self.anomaly_loss is None:
+        if not (lambda_energy or lambda_cov):  # a plain autoencoder: no mixture (and no 0 * inf from a degenerate batch)
+            loss = out.x.new_zeros(out.x.shape[0])
+            n_retried = torch.zeros((), dtype=torch.long, device=x.device)
+        elif labels is None or self.anomaly_loss is None:
             params = self.mixture.estimate(out.gamma, out.z)
             logp, n_retried = self.mixture.log_prob_components(out.z, params)
             energy = -torch.logsumexp(logp, dim=1).mean(-1)  # (R,)
+            loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
         else:
             normal = 1.0 - labels.to(out.z.dtype)  # (R, B)
             params = self.mixture.estimate(out.gamma, out.z, weight=normal)
@@ -177,7 +182,7 @@ class DAGMMModule(nn.Module):
             else:
                 e_anom = torch.relu(self.anomaly_margin + e_norm.detach()[:, None] - e)
             energy = (e * normal + e_anom * (1.0 - normal)).mean(-1)
-        loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
+            loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
         if lambda_recon:
             loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
         if out.aux is not None:

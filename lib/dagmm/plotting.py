@@ -7,7 +7,8 @@ matplotlib.use("Agg")  # headless: notebooks run under papermill
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["set_style", "energy_histograms", "latent_scatter", "loss_curves", "metric_bars", "sweep_curves", "verdict_heatmap"]
+__all__ = ["set_style", "energy_histograms", "latent_scatter", "loss_curves", "metric_bars", "sweep_curves", "verdict_heatmap",
+           "image_pairs", "ranked_images", "roc_curves", "threshold_histograms"]
 
 LABEL_COLORS = {0: "#4C72B0", 1: "#DD8452"}
 LABEL_NAMES = {0: "normal", 1: "anomaly"}
@@ -142,5 +143,123 @@ def verdict_heatmap(summary, metric: str = "f1"):
                 cbar_kws={"label": f"median {metric.upper()} difference to DAGMM"})
     ax.set_title(f"{metric.upper()} vs DAGMM, paired over seeds (* Wilcoxon p < 0.05)", fontsize=10)
     ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def _show(ax, img: np.ndarray, title: str = "", color: str | None = None) -> None:
+    ax.imshow(np.clip(np.asarray(img).transpose(1, 2, 0), 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title, fontsize=7, color=color or "k")
+    if color:
+        for sp in ax.spines.values():
+            sp.set_edgecolor(color)
+            sp.set_linewidth(2)
+
+
+def image_pairs(X: np.ndarray, groups: dict[str, dict], kinds: np.ndarray, title: str = ""):
+    """Inputs above their reconstructions, one block of two rows per group.
+
+    ``groups[name]`` holds ``rows`` (indices into ``X`` (N, 3, S, S)),
+    ``x_hat`` (n, 3, S, S) and ``scores`` (n,); ``kinds`` (N,) labels each image.
+    """
+    names = list(groups)
+    n = max(len(groups[g]["rows"]) for g in names)
+    fig, axes = plt.subplots(2 * len(names), n, figsize=(1.25 * n, 2.7 * len(names)), squeeze=False)
+    for b, g in enumerate(names):
+        rows, xh, sc = groups[g]["rows"], groups[g]["x_hat"], groups[g]["scores"]
+        for i in range(n):
+            top, bot = axes[2 * b, i], axes[2 * b + 1, i]
+            if i >= len(rows):
+                top.axis("off")
+                bot.axis("off")
+                continue
+            _show(top, X[rows[i]], f"{kinds[rows[i]]}\n{sc[i]:.3g}")
+            _show(bot, xh[i])
+        axes[2 * b, 0].set_ylabel(f"{g}\ninput", fontsize=8)
+        axes[2 * b + 1, 0].set_ylabel("reconstruction", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ranked_images(X: np.ndarray, groups: dict[str, dict], kinds: np.ndarray, labels: np.ndarray, title: str = ""):
+    """The most and least anomalous test images (rows), framed by their true label."""
+    names = [g for g in ("most_anomalous", "least_anomalous") if g in groups]
+    n = max(len(groups[g]["rows"]) for g in names)
+    fig, axes = plt.subplots(len(names), n, figsize=(1.25 * n, 1.55 * len(names)), squeeze=False)
+    for b, g in enumerate(names):
+        rows, sc = groups[g]["rows"], groups[g]["scores"]
+        for i in range(n):
+            ax = axes[b, i]
+            if i >= len(rows):
+                ax.axis("off")
+                continue
+            _show(ax, X[rows[i]], f"{kinds[rows[i]]}\n{sc[i]:.3g}", LABEL_COLORS[int(labels[rows[i]])])
+        axes[b, 0].set_ylabel(g.replace("_", " "), fontsize=8)
+    fig.suptitle(f"{title}  (frame: blue normal, orange anomaly; score under each)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(curves: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]):
+    """ROC curves, one panel per dataset, one colour per method, one line per run.
+
+    ``curves[dataset][method]`` is a list of ``(y, scores)`` pairs (one per run).
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    names = list(curves)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], names):
+        for c, (method, runs) in zip(colors, curves[name].items()):
+            aucs = []
+            for i, (y, s) in enumerate(runs):
+                if not np.isfinite(s).all():
+                    continue
+                fpr, tpr, _ = roc_curve(y, s)
+                aucs.append(roc_auc_score(y, s))
+                ax.plot(fpr, tpr, color=c, alpha=0.6, lw=1, label=None if i else method)
+            if aucs:
+                ax.plot([], [], color=c, lw=0, label=f"  AUROC {np.mean(aucs):.3f} (mean of {len(aucs)})")
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+        ax.set_title(name)
+        ax.set_xlabel("false positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0, 0].set_ylabel("true positive rate")
+    fig.tight_layout()
+    return fig
+
+
+def threshold_histograms(artifacts: dict[str, dict], log: bool = False):
+    """Scores of normal vs anomalous test images with both thresholds, one panel per entry.
+
+    ``artifacts[name]`` holds ``scores``, ``y``, ``rho`` and ``threshold`` (the
+    95th percentile of the training scores).
+    """
+    names = list(artifacts)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        a = artifacts[name]
+        e, y = a["scores"], a["y"]
+        ok = np.isfinite(e)
+        bins = np.histogram_bin_edges(e[ok], bins=40)
+        for lab in (0, 1):
+            sel = ok & (y == lab)
+            ax.hist(e[sel], bins=bins, density=True, alpha=0.6, color=LABEL_COLORS[lab], label=f"{LABEL_NAMES[lab]} (n={sel.sum()})")
+        if ok.any():
+            ax.axvline(np.quantile(e[ok], 1 - a["rho"]), color="k", ls="--", lw=1, label=f"top-rho ({a['rho']:.0%})")
+        if np.isfinite(a["threshold"]):
+            ax.axvline(a["threshold"], color="crimson", ls="-.", lw=1, label="train 95th pct")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("score")
+        if log:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("density")
     fig.tight_layout()
     return fig
