@@ -119,9 +119,10 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
     module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
     module.to(device)
     yt, normal_idx = None, idx
-    if est.anomaly_loss is not None:
+    anomaly_loss = getattr(est, "anomaly_loss", None)  # subclasses without the semi-supervised option
+    if anomaly_loss is not None:
         if labels is None:
-            raise ValueError(f"anomaly_loss={est.anomaly_loss!r} needs labels (1 = labelled anomaly) for the training rows")
+            raise ValueError(f"anomaly_loss={anomaly_loss!r} needs labels (1 = labelled anomaly) for the training rows")
         yt = torch.as_tensor(np.array(labels, dtype=np.float32)).to(device)
         if yt.shape != (Xt.shape[0],) or not bool(((yt == 0) | (yt == 1)).all()):
             raise ValueError(f"labels must be 0/1 of shape ({Xt.shape[0]},), got {tuple(yt.shape)}")

@@ -175,7 +175,8 @@ class ConvDAGMM(DAGMM):
         if self.preprocessing is not None:
             raise ValueError(f"ConvDAGMM parameter preprocessing={self.preprocessing!r}: images take None "
                              "(they are already in [0, 1])")
-        _check_dagmm_params(types.SimpleNamespace(**{**self.get_params(), "hidden": (1,)}))
+        # DAGMM's own checks, with DAGMM's defaults for the options images do not have
+        _check_dagmm_params(types.SimpleNamespace(**{**DAGMM().get_params(), **self.get_params(), "hidden": (1,)}))
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
         c, h, w = input_shape
