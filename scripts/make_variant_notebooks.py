@@ -96,6 +96,8 @@ print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s")'''),
 
 
 def write(name, cells):
+    for i, c in enumerate(cells):  # stable ids: regenerating an unchanged notebook changes nothing
+        c["id"] = f"{Path(name).stem[:2]}-{i:02d}"
     nb = nbf.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}})
@@ -200,7 +202,7 @@ anomaly_margin: float = 5.0  # margin (nats) of the hinge form of the modified l
 for name in names:
     kw = dict(epochs=epoch_overrides.get(name), data_dir=data_dir or None, device=device, max_parallel=max_parallel,
               label_fraction=label_fraction)
-    df, sw = run_dagmm_heads(name, runs, **kw)
+    df, sw = run_dagmm_heads(name, runs, **kw, pu_max_unlabelled=20_000 if profile == "full" else 2_000)
     frames.append(df[df.method != "DAGMM"])
     sweeps.append(sw[sw.method != "DAGMM"])
     reporting.save_table(sw[sw.method == "DAGMM"], TABLES / f"_dagmm_heads_sweep_{name}.csv")

@@ -168,6 +168,7 @@ def run_dagmm_heads(
     max_parallel: int | None = None,
     label_fraction: float = 0.2,
     percentiles: Sequence[int] = PERCENTILES,
+    pu_max_unlabelled: int = PU_MAX_UNLABELLED,
     verbose: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DAGMM (paper setting) once per run, read out three ways on the same trained models.
@@ -182,7 +183,7 @@ def run_dagmm_heads(
       random sample of the pooled anomalies); precision/recall/F1 at
       ``g(x) / c >= 0.5`` (``threshold = "PU c/2"``, no rho needed), AUROC and
       AUPRC of ``g`` (fitted on all labelled rows and at most
-      :data:`PU_MAX_UNLABELLED` random unlabelled ones). The estimated ``c`` is kept in ``pu_c`` beside the
+      ``pu_max_unlabelled`` random unlabelled ones). The estimated ``c`` is kept in ``pu_c`` beside the
       labelling rate it estimates (``pu_c_true``, computed from test labels
       for checking only).
 
@@ -217,7 +218,7 @@ def run_dagmm_heads(
                 np.column_stack([z_test[j].cpu().numpy(), energy[j]]),
             ]).astype(np.float64)
             s_lab = np.r_[np.ones(len(lab_idx[j])), np.zeros(len(s.test_idx))].astype(int)
-            row = _pu_row(name, start + j, s.seed, yt, feats, s_lab, rho, failed, sec)
+            row = _pu_row(name, start + j, s.seed, yt, feats, s_lab, rho, failed, sec, pu_max_unlabelled)
             rows.append(row)
             if np.isfinite(feats).all():
                 pu = row.pop("_g")
@@ -231,16 +232,16 @@ def run_dagmm_heads(
     return df, pd.DataFrame(sweep)
 
 
-def _pu_row(name, run, seed, y_test, feats, s_lab, rho, failed, sec) -> dict:
+def _pu_row(name, run, seed, y_test, feats, s_lab, rho, failed, sec, max_unlabelled=PU_MAX_UNLABELLED) -> dict:
     n_lab = int(s_lab.sum())
     extra = dict(pu_c=np.nan, pu_c_true=n_lab / (n_lab + int(y_test.sum())), n_labelled=n_lab)
     if failed or not np.isfinite(feats).all():
         row = _row(name, "DAGMM PU threshold", run, seed, y_test, np.full(len(y_test), np.nan), rho, True, sec, "PU c/2")
         return {**row, **extra, "_g": None}
     fit_rows = np.arange(len(feats))
-    if len(feats) - n_lab > PU_MAX_UNLABELLED:  # a random subset of the pool keeps "selected at random"
+    if len(feats) - n_lab > max_unlabelled:  # a random subset of the pool keeps "selected at random"
         rng = np.random.default_rng([seed, LABEL_SEED_TAG, 1])
-        fit_rows = np.r_[np.arange(n_lab), n_lab + np.sort(rng.choice(len(feats) - n_lab, PU_MAX_UNLABELLED, replace=False))]
+        fit_rows = np.r_[np.arange(n_lab), n_lab + np.sort(rng.choice(len(feats) - n_lab, max_unlabelled, replace=False))]
     pu = PUClassifier(random_state=seed).fit(feats[fit_rows], s_lab[fit_rows])
     test = feats[n_lab:]
     g = pu.labelled_proba(test)
