@@ -41,7 +41,8 @@ from .dsebm import DSEBM
 
 __all__ = [
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
-    "run_methods", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS",
+    "run_methods", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
+    "shrink_split", "settings_table",
 ]
 
 # The paper's Table 2, in its order (DAGMM last), then the modern detectors.
@@ -61,9 +62,13 @@ OCSVM_NU = 0.1
 
 PROFILES = {
     "full": dict(n_runs=None, dagmm_epochs={}, own_epochs=OWN_EPOCHS, max_samples=SHALLOW_MAX_SAMPLES),
+    # smoke: a fast pass through every code path; runs also use a random subset
+    # of at most 2,000 training and 4,000 test rows (see :func:`profile_splits`)
     "smoke": dict(n_runs=2, dagmm_epochs={"kddcup": 1, "kddcup_rev": 1, "thyroid": 4, "arrhythmia": 4},
-                  own_epochs={"kddcup": 1, "kddcup_rev": 1, "thyroid": 4, "arrhythmia": 4}, max_samples=1000),
+                  own_epochs={"kddcup": 1, "kddcup_rev": 1, "thyroid": 4, "arrhythmia": 4}, max_samples=1000,
+                  max_rows=(2000, 4000)),
 }
+SMOKE_SEED_TAG = 15_485_863
 
 # Methods trained together: one training scored several ways, or one pre-training
 # followed by several second stages.
@@ -261,6 +266,56 @@ def contaminated_split(name: str, y_base: np.ndarray, split: RunSplit, c: float)
     return RunSplit(split.seed, np.sort(np.concatenate([keep, add])), split.test_idx)
 
 
+def shrink_split(split: RunSplit, y_base: np.ndarray, max_train: int, max_test: int) -> RunSplit:
+    """A random subset of a run's rows (for the smoke profile): at most ``max_train``
+    training rows and ``max_test`` test rows, the test subset stratified by label."""
+    rng = np.random.default_rng([split.seed, SMOKE_SEED_TAG])
+    tr = split.train_idx
+    if len(tr) > max_train:
+        tr = np.sort(rng.choice(tr, max_train, replace=False))
+    te = split.test_idx
+    if len(te) > max_test:
+        parts = []
+        for label in (0, 1):
+            r = te[y_base[te] == label]
+            parts.append(rng.choice(r, max(1, int(round(len(r) * max_test / len(te)))), replace=False))
+        te = np.sort(np.concatenate(parts))
+    return RunSplit(split.seed, tr, te)
+
+
+def profile_runs(profile: str, n_runs: int) -> int:
+    """How many runs a profile makes of ``n_runs`` (the smoke profile caps it)."""
+    p = _profile(profile)
+    return n_runs if p["n_runs"] is None else min(n_runs, p["n_runs"])
+
+
+def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0) -> list[RunSplit]:
+    """The runs of a profile: seeds ``0..n-1`` (n capped by the profile), the
+    paper's splits, contaminated at level ``c`` (:func:`contaminated_split`) when
+    ``c > 0``, and shrunk to the smoke profile's row caps."""
+    p = _profile(profile)
+    splits = make_splits(name, y_base, range(profile_runs(profile, n_runs)))
+    if c > 0:
+        splits = [contaminated_split(name, y_base, s, c) for s in splits]
+    if p.get("max_rows"):
+        splits = [shrink_split(s, y_base, *p["max_rows"]) for s in splits]
+    return splits
+
+
 def contaminated_splits(name: str, y_base: np.ndarray, seeds: Sequence[int], c: float) -> list[RunSplit]:
     """:func:`contaminated_split` of every run's :func:`dagmm.protocol.make_split`."""
     return [contaminated_split(name, y_base, s, c) for s in make_splits(name, y_base, seeds)]
+
+
+def settings_table(dataset: str, methods: Sequence[str] = ALL_METHODS, profile: str = "full") -> pd.DataFrame:
+    """One row per method: its estimator and the parameters that differ from the estimator's defaults."""
+    rows = []
+    for m in methods:
+        est = make_estimator(m, dataset, profile=profile)
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("device", "random_state", "verbose")}
+        if isinstance(est, SklearnDetector):
+            params["detector"] = repr(est.detector)
+        defaults = type(est)().get_params(deep=False)
+        shown = {k: v for k, v in params.items() if k == "detector" or defaults.get(k) != v}
+        rows.append(dict(method=m, estimator=type(est).__name__, settings=", ".join(f"{k}={v}" for k, v in shown.items())))
+    return pd.DataFrame(rows)
