@@ -27,7 +27,7 @@ data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
-cpu_threads: int = 1  # torch threads on the CPU (tiny networks: one is fastest on a shared CPU); 0 = the torch default""",
+cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
      metadata={"tags": ["parameters"]}),
 code("""import time
 from pathlib import Path

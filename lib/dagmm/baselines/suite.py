@@ -42,7 +42,7 @@ from .dsebm import DSEBM
 __all__ = [
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
     "run_methods", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
-    "shrink_split", "settings_table",
+    "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
 
 # The paper's Table 2, in its order (DAGMM last), then the modern detectors.
@@ -242,6 +242,12 @@ def run_methods(
 CONTAMINATION_SEED_TAG = 104_729  # the draw of run s at level c uses default_rng([s, tag, round(c * 1e6)])
 
 
+def training_half_anomalies(name: str, y_base: np.ndarray, split: RunSplit) -> np.ndarray:
+    """The anomalies of a run's training half (the protocol trains without them)."""
+    rows = draw_rows(name, y_base, split.seed)
+    return np.setdiff1d(rows[y_base[rows] == 1], split.test_idx)
+
+
 def contaminated_split(name: str, y_base: np.ndarray, split: RunSplit, c: float) -> RunSplit:
     """``split`` with a fraction ``c`` of its training rows replaced by anomalies.
 
@@ -254,8 +260,7 @@ def contaminated_split(name: str, y_base: np.ndarray, split: RunSplit, c: float)
     """
     if not 0 <= c < 1:
         raise ValueError(f"contamination level c must be in [0, 1), got {c}")
-    rows = draw_rows(name, y_base, split.seed)
-    pool = np.setdiff1d(rows[y_base[rows] == 1], split.test_idx)  # the training half's anomalies
+    pool = training_half_anomalies(name, y_base, split)
     n = len(split.train_idx)
     k = int(round(c * n))
     if k > len(pool):
@@ -319,3 +324,32 @@ def settings_table(dataset: str, methods: Sequence[str] = ALL_METHODS, profile: 
         shown = {k: v for k, v in params.items() if k == "detector" or defaults.get(k) != v}
         rows.append(dict(method=m, estimator=type(est).__name__, settings=", ".join(f"{k}={v}" for k, v in shown.items())))
     return pd.DataFrame(rows)
+
+
+def aggregate_levels(per_run: pd.DataFrame, published: pd.DataFrame | None = None, source: str = "zong2018_iclr") -> pd.DataFrame:
+    """Table 3: mean and std over runs per (dataset, method, contamination level ``c``).
+
+    With ``published``, adds ``paper_precision, paper_recall, paper_f1`` from its
+    rows with ``table == "table3"`` and ``setting == f"c={c:g}"`` (empty where none).
+    """
+    from ..protocol import TABLE_COLUMNS, aggregate
+
+    parts = []
+    for c, d in per_run.groupby("c", sort=True):
+        t = aggregate(d)
+        t.insert(2, "c", c)
+        parts.append(t)
+    table = pd.concat(parts, ignore_index=True)
+    cols = TABLE_COLUMNS[:2] + ["c"] + TABLE_COLUMNS[2:]
+    table = table[cols]
+    paper = ["paper_precision", "paper_recall", "paper_f1"]
+    if published is not None:
+        pub = published[(published["source"] == source) & (published["table"] == "table3")]
+        pub = pub.assign(setting=pub["setting"].astype(str))[["dataset", "method", "setting", "precision", "recall", "f1"]]
+        pub = pub.rename(columns={"precision": paper[0], "recall": paper[1], "f1": paper[2]})
+        table = table.assign(setting=[f"c={c:g}" for c in table.c]).merge(pub, on=["dataset", "method", "setting"], how="left")
+        table = table.drop(columns="setting")
+    else:
+        for p in paper:
+            table[p] = np.nan
+    return table[cols + paper]
