@@ -27,6 +27,7 @@ data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
+n_jobs: int = -1  # processes over which the runs of the shallow detectors are spread, -1 for every core
 cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
      metadata={"tags": ["parameters"]}),
 code("""import time
@@ -102,7 +103,7 @@ frames = []
 for name in names:
     X, y = load_base(name, data_dir or None)
     splits = suite.profile_splits(name, y, n_runs, profile)
-    frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel))
+    frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel, n_jobs=n_jobs))
 per_run = pd.concat(frames, ignore_index=True)
 wall = time.perf_counter() - t_start
 print(f"all runs: {wall:.0f} s")"""),

@@ -25,6 +25,7 @@ data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
+n_jobs: int = -1  # processes over which the runs of the shallow detectors are spread, -1 for every core
 cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
      metadata={"tags": ["parameters"]}),
 code("""import time
@@ -74,7 +75,7 @@ frames = []
 for c in cs:
     splits = suite.profile_splits(dataset, y, n_runs, profile, c=c)
     print(f"-- c = {c:.0%}: {int((y[splits[0].train_idx] == 1).sum())} anomalies among {len(splits[0].train_idx)} training rows (run 0)")
-    df = suite.run_methods(dataset, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel)
+    df = suite.run_methods(dataset, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel, n_jobs=n_jobs)
     df.insert(2, "c", c)
     frames.append(df)
 per_run = pd.concat(frames, ignore_index=True)

@@ -84,6 +84,10 @@ GROUPS = (
 SHALLOW = ("OC-SVM", "Isolation Forest", "LOF", "ECOD")
 
 
+def _make(method, dataset, **kw):
+    return make_estimator(method, dataset, **kw)
+
+
 def _profile(profile: str) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
@@ -142,9 +146,14 @@ def make_estimator(method: str, dataset: str, *, profile: str = "full", device: 
     return est.set_params(**overrides) if overrides else est
 
 
-def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str, profile: str, device: str, verbose: bool):
+def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str, profile: str, device: str, verbose: bool,
+                      overrides: dict | None = None):
     """``fit_scores`` for :func:`dagmm.baselines.base.run_shared` of one training group."""
     wanted = [m for m in group if m in wanted]
+    overrides = overrides or {}
+
+    def make_estimator(m, dataset, **kw):
+        return _make(m, dataset, **{**kw, **overrides.get(m, {})})
     desc = f"{'/'.join(wanted)} {dataset}"
 
     def fit_scores(X, train_idx, seeds, test_idx):
@@ -188,6 +197,8 @@ def run_methods(
     device: str = "auto",
     max_parallel: int | None = None,
     verbose: bool = True,
+    overrides: dict[str, dict] | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Every run of each method in ``methods`` on one dataset, under the paper's protocol.
 
@@ -201,6 +212,12 @@ def run_methods(
     dataset : the dataset's name (its paper setting and rho)
     X, y : the dataset's base arrays (:func:`dagmm.datasets.load_base`)
     splits : one :class:`dagmm.protocol.RunSplit` per run
+    overrides : {method: {parameter: value}}, optional
+        Replace parameters of a method's estimator (e.g. fewer epochs to time it).
+        In the pre-trained group, "DAGMM-p"'s entry also sets the shared pre-training.
+    n_jobs : int, default 1
+        Processes over which the runs of the shallow methods are spread (joblib;
+        -1: every core); their results do not depend on it.
 
     Returns
     -------
@@ -222,7 +239,7 @@ def run_methods(
         if not any(m in methods for m in group):
             continue
         t0 = time.perf_counter()
-        fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False)
+        fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
         df = run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
         frames.append(df)
         log(df, t0)
@@ -230,13 +247,31 @@ def run_methods(
         if m not in methods:
             continue
         t0 = time.perf_counter()
-        df = run_estimator(dataset, X, y, splits, lambda s, m=m: make_estimator(m, dataset, profile=profile, random_state=s),
-                           rho=rho, method=m)
+        kw = (overrides or {}).get(m, {})
+        df = _run_shallow(dataset, X, y, splits, m, profile, rho, kw, n_jobs)
         frames.append(df)
         log(df, t0)
     per_run = pd.concat(frames, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
+
+
+def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs) -> pd.DataFrame:
+    """:func:`dagmm.protocol.run_estimator` over the runs, ``n_jobs`` processes at a time."""
+    def make(s):
+        est = make_estimator(method, dataset, profile=profile, random_state=s, **overrides)
+        if n_jobs != 1 and "detector__n_jobs" in est.get_params():
+            est.set_params(detector__n_jobs=1)  # parallel over runs instead
+        return est
+
+    if n_jobs == 1 or len(splits) == 1:
+        return run_estimator(dataset, X, y, splits, make, rho=rho, method=method)
+    from joblib import Parallel, delayed
+
+    parts = Parallel(n_jobs=n_jobs)(delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
+    df = pd.concat(parts, ignore_index=True)
+    df["run"] = np.arange(len(df))
+    return df
 
 
 CONTAMINATION_SEED_TAG = 104_729  # the draw of run s at level c uses default_rng([s, tag, round(c * 1e6)])
