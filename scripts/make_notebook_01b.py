@@ -27,7 +27,7 @@ data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
-n_jobs: int = -1  # processes over which the runs of the shallow detectors are spread, -1 for every core
+n_jobs: int = -1  # threads over which the runs of the shallow detectors are spread, -1 for every core
 cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
      metadata={"tags": ["parameters"]}),
 code("""import time

@@ -216,7 +216,7 @@ def run_methods(
         Replace parameters of a method's estimator (e.g. fewer epochs to time it).
         In the pre-trained group, "DAGMM-p"'s entry also sets the shared pre-training.
     n_jobs : int, default 1
-        Processes over which the runs of the shallow methods are spread (joblib;
+        Threads over which the runs of the shallow methods are spread (joblib;
         -1: every core); their results do not depend on it.
 
     Returns
@@ -268,7 +268,9 @@ def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs)
         return run_estimator(dataset, X, y, splits, make, rho=rho, method=method)
     from joblib import Parallel, delayed
 
-    parts = Parallel(n_jobs=n_jobs)(delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
+    # threads: libsvm, the neighbour search and the tree building release the GIL,
+    # and the data are shared rather than copied to worker processes
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
     df = pd.concat(parts, ignore_index=True)
     df["run"] = np.arange(len(df))
     return df
