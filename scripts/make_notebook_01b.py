@@ -174,7 +174,10 @@ md("""## Cost of each method
 
 Seconds for all runs of a method on a dataset, on this machine (the device is named above). Methods that share a
 training (DAGMM/E2E-AE, DSEBM-r/-e, and PAE with the three pre-trained variants) are charged the shared part in full,
-so each row is what that method alone would cost."""),
+so each row is what that method alone would cost. What the full profile costs on a 2-core CPU (measured on 20 runs
+with a few epochs and extrapolated) is in `reports/benchmarks/baselines_time_cpu*.md`, written by
+`scripts/time_baselines.py`: hours, dominated by the paper's 20,000 (Thyroid) and 10,000 (Arrhythmia) epochs of the
+DAGMM-derived methods, so the full profile is meant for a GPU."""),
 code("""timing = per_run.groupby(["dataset", "method"], sort=False).agg(n_runs=("run", "size"), seconds=("seconds", "sum")).reset_index()
 timing["device"] = describe_device(device)
 timing["profile"] = profile
