@@ -73,8 +73,14 @@ def main(argv=None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = describe_device(args.device)
-    kind = "cuda" if device.startswith("cuda") else "cpu"
     rows = []
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    out = Path(args.out.format(kind=kind))
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        pd.DataFrame(rows).to_csv(out, index=False)
+
     for name in [d for d in args.datasets.split(",") if d]:
         X, y = load_base(name)
         splits = make_splits(name, y, range(args.runs))
@@ -90,6 +96,7 @@ def main(argv=None) -> int:
                              epochs_full=e_full, wall_E=round(w0, 2), wall_3E=round(we, 2), cpu_E=round(c0, 2),
                              cpu_3E=round(ce, 2), wall_full_estimate=round(est_w, 1), cpu_full_estimate=round(est_c, 1),
                              device=device))
+            save()
             print(f"{name:>11} | {' / '.join(group):<36} | {E} ep {w0:6.1f} s (cpu {c0:6.1f}) | {3 * E} ep {we:6.1f} s (cpu {ce:6.1f}) | "
                   f"full ({e_full} ep) ~ {est_w / 60:6.1f} min (cpu {est_c / 60:6.1f} min)", flush=True)
         sh_splits = splits[: args.shallow_runs]
@@ -101,12 +108,10 @@ def main(argv=None) -> int:
             rows.append(dict(dataset=name, methods=m, n_runs=args.runs, epochs_measured=None, epochs_full=None,
                              wall_measured=round(w, 2), cpu_measured=round(c, 2), wall_full_estimate=round(w * k, 1),
                              cpu_full_estimate=round(c * k, 1), device=device))
+            save()
             print(f"{name:>11} | {m:<36} | {len(sh_splits)} runs {w:6.1f} s (cpu {c:6.1f}) | {args.runs} runs one after another "
                   f"~ {w * k / 60:6.1f} min (cpu {c * k / 60:6.1f} min)", flush=True)
     table = pd.DataFrame(rows)
-    out = Path(args.out.format(kind=kind))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
     total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum() / 60
     md = ["# Cost of the baselines under the full profile (measured, extrapolated)", "",
           f"Device: {device}; {args.runs} runs trained together per group; torch threads: {torch.get_num_threads()}.",
