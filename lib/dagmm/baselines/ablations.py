@@ -1,0 +1,253 @@
+"""The paper's baselines that are ablations of DAGMM (Zong et al., 2018, Sec. 4.2).
+
+One estimator, :class:`DAGMMVariant`, a :class:`dagmm.DAGMM` with four more
+parameters; the named configurations are the paper's baselines:
+
+========== =====================================================================
+GMM-EN     ``lambda_recon=0``: no reconstruction term in the objective, energy
+PAE        ``lambda_energy=lambda_cov=0, score="recon"``: the autoencoder alone,
+           scored by its reconstruction error
+E2E-AE     ``score="recon"``: DAGMM trained as usual, scored by reconstruction error
+PAE-GMM-EM ``pretrain_epochs=E, second_stage="em"``: pre-trained autoencoder, then
+           ``sklearn.mixture.GaussianMixture`` fitted by EM on z, scored by energy
+PAE-GMM    ``pretrain_epochs=E, second_stage="frozen"``: pre-trained autoencoder
+           frozen (``requires_grad=False``), estimation network trained on its z
+DAGMM-p    ``pretrain_epochs=E, second_stage="finetune"``: pre-train, then the
+           whole DAGMM fine-tuned end to end
+DAGMM-NVI  ``objective="nvi"``: the sample-energy term replaced by a variational
+           objective (see :class:`VariantModule`)
+========== =====================================================================
+
+Pre-training trains the compression network on reconstruction error alone
+(``lambda_energy = lambda_cov = 0``), exactly as PAE is trained, so PAE is the
+first stage of the three pre-trained variants.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import training
+from ..estimator import DAGMM, INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, fit_runs
+from ..mixture import GaussianMixture
+from ..model import DAGMMModule, sq_error
+from ..nn import EstimationNetwork, MLPCompressor
+from .base import BatchedDetector, is_int
+
+__all__ = ["DAGMMVariant", "VariantModule", "SECOND_STAGE_SEED_OFFSET"]
+
+SECOND_STAGE_SEED_OFFSET = 4_000_037  # shuffling/dropout of the second stage: seed + this
+SCORES = ("energy", "recon")
+STAGES = ("finetune", "frozen", "em")
+OBJECTIVES = ("energy", "nvi")
+
+
+class VariantModule(DAGMMModule):
+    """:class:`DAGMMModule` whose objective can drop the mixture or use NVI.
+
+    * With ``lambda_energy == lambda_cov == 0`` the loss is the reconstruction
+      error alone and the mixture is not estimated (pre-training, PAE).
+    * ``objective="nvi"`` (DAGMM-NVI): the paper replaces its eq. (6), the
+      sample energy, by the objective of neural variational inference (Mnih &
+      Gregor, 2014), with the mixture component c as the latent variable and
+      the estimation network as its inference network q(c | z) = gamma. We
+      use the negative evidence lower bound
+
+          -ELBO(z) = -sum_k gamma_k [log phi_k + log N(z | mu_k, Sigma_k) - log gamma_k]
+
+      in place of E(z), with phi, mu, Sigma from gamma by eq. (5) as in DAGMM.
+      The expectation over the K (<= 4) components is summed exactly rather
+      than sampled with NVIL's REINFORCE estimator and learned baselines: the
+      same objective with a zero-variance gradient. Scoring uses the sample
+      energy E(z) under the mixture fitted on the training set, as DAGMM.
+    """
+
+    def __init__(self, *args, objective: str = "energy", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+
+    def loss(self, x, dropout_mask=None, noise=None, *, lambda_energy, lambda_cov, lambda_recon=1.0):
+        if self.objective == "energy" and (lambda_energy or lambda_cov):
+            return super().loss(x, dropout_mask, noise, lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
+        out = self(x, dropout_mask, noise)
+        loss = torch.zeros(x.shape[0], device=x.device)
+        n_retried = torch.zeros((), dtype=torch.long, device=x.device)
+        if lambda_recon:
+            loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
+        if lambda_energy or lambda_cov:  # objective == "nvi"
+            params = self.mixture.estimate(out.gamma, out.z)
+            logp, n_retried = self.mixture.log_prob_components(out.z, params)  # (R, K, N)
+            q = out.gamma.transpose(1, 2)  # (R, K, N)
+            log_q = torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
+            neg_elbo = -(q * (logp - log_q)).sum(1).mean(-1)  # (R,)
+            loss = loss + lambda_energy * neg_elbo + lambda_cov * self.mixture.penalty(params)
+        if out.aux is not None:
+            loss = loss + out.aux
+        return loss, n_retried
+
+
+class DAGMMVariant(BatchedDetector, DAGMM):
+    """A DAGMM ablation or variant (the paper's baselines, see the module docstring).
+
+    Parameters
+    ----------
+    (every parameter of :class:`dagmm.DAGMM`), and
+
+    score : {"energy", "recon"}, default "energy"
+        What :meth:`energy` returns: the sample energy under the fitted
+        mixture, or the squared reconstruction error in the scaled space.
+    pretrain_epochs : int, default 0
+        Epochs of pre-training the compression network on reconstruction
+        error alone (0: no pre-training; ``epochs`` is the second stage).
+    second_stage : {"finetune", "frozen", "em"}, default "finetune"
+        After pre-training: train the whole DAGMM end to end for ``epochs``
+        (DAGMM-p); freeze the compression network and train the estimation
+        network for ``epochs`` (PAE-GMM); or fit a Gaussian mixture to z by EM
+        with scikit-learn (PAE-GMM-EM; ``epochs`` unused).
+    objective : {"energy", "nvi"}, default "energy"
+        The paper's sample-energy term, or the NVI objective (DAGMM-NVI).
+
+    Attributes
+    ----------
+    module_ : VariantModule (one run)
+    threshold_ : float
+    loss_history_ : ndarray (pretrain_epochs + epochs,)
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden=(60, 30, 10),
+        latent_dim=1,
+        estimation_hidden=10,
+        n_components=4,
+        dropout=0.5,
+        lambda_energy=0.1,
+        lambda_cov=0.005,
+        lambda_recon=1.0,
+        lr=1e-4,
+        epochs=200,
+        batch_size=1024,
+        cov_eps=1e-6,
+        preprocessing="minmax",
+        contamination=0.2,
+        threshold=None,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        score="energy",
+        pretrain_epochs=0,
+        second_stage="finetune",
+        objective="energy",
+    ):
+        super().__init__(
+            hidden=hidden, latent_dim=latent_dim, estimation_hidden=estimation_hidden, n_components=n_components,
+            dropout=dropout, lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon, lr=lr,
+            epochs=epochs, batch_size=batch_size, cov_eps=cov_eps, preprocessing=preprocessing,
+            contamination=contamination, threshold=threshold, device=device, random_state=random_state, verbose=verbose,
+        )
+        self.score = score
+        self.pretrain_epochs = pretrain_epochs
+        self.second_stage = second_stage
+        self.objective = objective
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        for name, allowed in (("score", SCORES), ("second_stage", STAGES), ("objective", OBJECTIVES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"DAGMMVariant parameter {name}={getattr(self, name)!r}: expected one of {allowed}")
+        if not is_int(self.pretrain_epochs) or self.pretrain_epochs < 0:
+            raise ValueError(f"DAGMMVariant parameter pretrain_epochs={self.pretrain_epochs!r}: expected an int >= 0")
+
+    def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> VariantModule:
+        (n_features,) = input_shape
+        compressor = MLPCompressor(n_runs, n_features, tuple(self.hidden), self.latent_dim)
+        estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
+        return VariantModule(compressor, estimation, GaussianMixture(self.cov_eps), n_runs, input_shape, objective=self.objective)
+
+    # -- training ---------------------------------------------------------
+    def _train(self, module, Xt, idx, seeds, *, epochs, desc, **lambdas) -> dict:
+        kw = dict(lambda_energy=self.lambda_energy, lambda_cov=self.lambda_cov, lambda_recon=self.lambda_recon)
+        kw.update(lambdas)
+        return training.train(module, Xt, idx, seeds=seeds, epochs=epochs, batch_size=self.batch_size, lr=self.lr,
+                              verbose=self.verbose, desc=desc, **kw)
+
+    def _pretrain(self, X, train_idx, seeds, desc="pre-training"):
+        """Build R runs and train their compression networks on reconstruction alone.
+
+        Returns (module, history, X_device); identical to fitting PAE with
+        ``epochs = pretrain_epochs`` (before its mixture is estimated).
+        """
+        self._check_params()
+        device = training.resolve_device(self.device)
+        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        idx = training._as_index(train_idx, len(seeds), device)
+        module = self._build_module(len(seeds), tuple(Xt.shape[1:]))
+        module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
+        module.to(device)
+        if self.preprocessing == "minmax":
+            training.fit_minmax(module, Xt, idx)
+        history = self._train(module, Xt, idx, [s + SHUFFLE_SEED_OFFSET for s in seeds], epochs=self.pretrain_epochs,
+                              desc=desc, lambda_energy=0.0, lambda_cov=0.0, lambda_recon=1.0)
+        return module, history, Xt
+
+    def _second_stage(self, module, Xt, train_idx, seeds, desc="second stage") -> dict:
+        """Train (or fit by EM) the pre-trained ``module`` in place; returns the stage's history."""
+        idx = training._as_index(train_idx, len(seeds), Xt.device)
+        if self.second_stage == "em":
+            fit_em(module, Xt, idx, seeds, self.cov_eps)
+            return {"loss": np.zeros((0, len(seeds))), "failed": np.zeros(len(seeds), bool)}
+        stage_seeds = [s + SHUFFLE_SEED_OFFSET + SECOND_STAGE_SEED_OFFSET for s in seeds]
+        if self.second_stage == "frozen":
+            for p in module.compressor.parameters():
+                p.requires_grad_(False)
+            # the reconstruction term is constant for a frozen compressor: leave it out
+            history = self._train(module, Xt, idx, stage_seeds, epochs=self.epochs, desc=desc, lambda_recon=0.0)
+        else:
+            history = self._train(module, Xt, idx, stage_seeds, epochs=self.epochs, desc=desc)
+        training.estimate_mixture(module, Xt, idx)
+        return history
+
+    def _fit_runs(self, X, train_idx, seeds, desc: str = "DAGMM variant"):
+        if not self.pretrain_epochs:
+            return fit_runs(self, X, train_idx, seeds, desc=desc)
+        module, h1, Xt = self._pretrain(X, train_idx, seeds, desc=f"{desc} (pre-training)")
+        h2 = self._second_stage(module, Xt, train_idx, seeds, desc=desc)
+        return module, {"loss": np.concatenate([h1["loss"], h2["loss"]]), "failed": h1["failed"] | h2["failed"]}, Xt
+
+    def _score_runs(self, module, Xt, idx, score: str | None = None) -> np.ndarray:
+        return training.compute_scores(module, Xt, idx, score or self.score)
+
+    def fit(self, X, y=None):
+        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
+        super().fit(X, y)
+        if self.threshold is not None:
+            self.threshold_ = float(self.threshold)
+        return self
+
+
+@torch.no_grad()
+def fit_em(module: DAGMMModule, Xt: torch.Tensor, idx: torch.Tensor, seeds, reg_covar: float) -> None:
+    """Fit each run's mixture to its training z by EM (scikit-learn), into the module's buffers.
+
+    ``GaussianMixture(n_components=K, covariance_type="full", reg_covar=cov_eps,
+    random_state=seed)`` with scikit-learn's defaults otherwise (k-means
+    initialisation, one initialisation, up to 100 EM iterations). The
+    covariances are stored without ``reg_covar``, which
+    :class:`dagmm.mixture.GaussianMixture` adds back (as ``eps``) when scoring.
+    """
+    from sklearn.mixture import GaussianMixture as SkGMM
+
+    from ..mixture import GaussianParams
+
+    z, _ = training.embed(module, Xt, idx)  # (R, n, D)
+    k = module.estimation.fc2.out_features
+    phis, mus, covs = [], [], []
+    for r, seed in enumerate(seeds):
+        zr = z[r].double().cpu().numpy()
+        gm = SkGMM(n_components=k, covariance_type="full", reg_covar=reg_covar, random_state=int(seed)).fit(zr)
+        phis.append(gm.weights_)
+        mus.append(gm.means_)
+        covs.append(gm.covariances_ - reg_covar * np.eye(zr.shape[1]))  # the mixture adds eps back when scoring
+    dev = Xt.device
+    module.set_params(GaussianParams(*(torch.as_tensor(np.stack(a), device=dev) for a in (phis, mus, covs))))

@@ -1,0 +1,161 @@
+"""Shallow detectors with DAGMM's API: scikit-learn's behind one wrapper, and ECOD.
+
+:class:`SklearnDetector` wraps any scikit-learn outlier detector with a
+``score_samples`` (higher = more normal): it min-max scales with the
+training rows' statistics (as DAGMM does), optionally fits on a seeded
+random subsample of the training rows (kernel and neighbour methods do not
+scale to KDDCUP's ~200,000 training rows), and exposes ``energy`` =
+``-score_samples`` and ``predict`` 1 = anomaly.
+
+:class:`ECOD` is our implementation of Li et al. (TKDE 2022); pyod is not a
+dependency of this project.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.stats import skew
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .base import ThresholdMixin, check_contamination, is_int, seed_of
+
+__all__ = ["SklearnDetector", "ECOD"]
+
+
+def _minmax(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = X.min(0), X.max(0)
+    rng = hi - lo
+    return lo, np.where(rng > 0, rng, 1.0)
+
+
+class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
+    """A scikit-learn outlier detector under DAGMM's conventions.
+
+    Parameters
+    ----------
+    detector : estimator
+        Unfitted scikit-learn detector with ``score_samples`` after ``fit``
+        (``OneClassSVM``, ``IsolationForest``, ``LocalOutlierFactor(novelty=True)``).
+        Cloned at fit; its ``random_state`` (if any) is set from ``random_state``.
+    max_samples : int or None, default None
+        Fit on at most this many training rows, drawn without replacement
+        with ``random_state`` (None: all rows).
+    preprocessing : {"minmax", None}, default "minmax"
+    contamination : float in (0, 0.5], default 0.2
+        Fraction of training samples above ``threshold_``.
+    random_state : int, RandomState or None
+
+    Attributes
+    ----------
+    detector_ : the fitted detector
+    shift_, scale_ : ndarray (n_features,)   min-max statistics (0 and 1 without preprocessing)
+    threshold_ : float
+    n_features_in_ : int
+    """
+
+    def __init__(self, detector=None, *, max_samples=None, preprocessing="minmax", contamination=0.2, random_state=None):
+        self.detector = detector
+        self.max_samples = max_samples
+        self.preprocessing = preprocessing
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if self.detector is None or not hasattr(self.detector, "fit"):
+            raise ValueError(f"SklearnDetector parameter detector={self.detector!r}: expected a scikit-learn detector")
+        if self.max_samples is not None and not (is_int(self.max_samples) and self.max_samples >= 2):
+            raise ValueError(f"SklearnDetector parameter max_samples={self.max_samples!r}: expected None or an int >= 2")
+        if self.preprocessing not in ("minmax", None):
+            raise ValueError(f"SklearnDetector parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
+        check_contamination(self)
+
+    def fit(self, X, y=None):
+        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
+        self._check_params()
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        seed = seed_of(self.random_state)
+        if self.preprocessing == "minmax":
+            self.shift_, self.scale_ = _minmax(X)
+        else:
+            self.shift_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        Xs = (X - self.shift_) / self.scale_
+        Xfit = Xs
+        if self.max_samples is not None and len(Xs) > self.max_samples:
+            rows = np.sort(np.random.default_rng(seed).choice(len(Xs), self.max_samples, replace=False))
+            Xfit = Xs[rows]
+        det = clone(self.detector)
+        if "random_state" in det.get_params():
+            det.set_params(random_state=seed)
+        self.detector_ = det.fit(Xfit)
+        self._set_threshold(self._energy(Xs))
+        return self
+
+    def _energy(self, Xs: np.ndarray) -> np.ndarray:
+        return -np.asarray(self.detector_.score_samples(Xs), dtype=np.float64)
+
+    def energy(self, X) -> np.ndarray:
+        """``-detector_.score_samples`` of the scaled rows (higher = more anomalous), shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._energy((X - self.shift_) / self.scale_)
+
+
+class ECOD(ThresholdMixin, OutlierMixin, BaseEstimator):
+    """ECOD: empirical-cumulative-distribution-based outlier detection (Li et al., TKDE 2022).
+
+    Each feature j gets the empirical CDF of the training rows. A sample's
+    left-tail, right-tail and skewness-chosen scores are sums over features
+    of ``-log F_left_j(x_j)``, ``-log F_right_j(x_j)`` and, per feature, the
+    tail its training skewness points to (left if skewness < 0, else right);
+    the score is the largest of the three (the paper's definition; pyod
+    instead takes the maximum per feature before summing). For new data the
+    CDFs are those of the training rows with the sample itself added,
+    ``F_left(x) = (#{x_i <= x} + 1) / (n + 1)`` (pyod refits on train and
+    test together; adding only the sample keeps scores independent of the
+    rest of the test set). No parameters to tune; deterministic.
+
+    Parameters
+    ----------
+    contamination : float in (0, 0.5], default 0.2
+
+    Attributes
+    ----------
+    sorted_ : ndarray (n_train, n_features)    each training column sorted
+    skewness_ : ndarray (n_features,)           0 for constant columns
+    threshold_ : float
+    n_features_in_ : int
+    """
+
+    def __init__(self, *, contamination=0.2):
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
+        check_contamination(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        self.sorted_ = np.sort(X, axis=0)
+        with np.errstate(all="ignore"):
+            self.skewness_ = np.nan_to_num(skew(X, axis=0), nan=0.0)
+        self._set_threshold(self._energy(X))
+        return self
+
+    def _energy(self, X: np.ndarray) -> np.ndarray:
+        n = len(self.sorted_)
+        u_left = np.empty_like(X)
+        u_right = np.empty_like(X)
+        for j in range(X.shape[1]):
+            col = self.sorted_[:, j]
+            le = np.searchsorted(col, X[:, j], side="right")  # #{x_i <= x}
+            ge = n - np.searchsorted(col, X[:, j], side="left")  # #{x_i >= x}
+            u_left[:, j] = -np.log((le + 1) / (n + 1))
+            u_right[:, j] = -np.log((ge + 1) / (n + 1))
+        u_skew = np.where(self.skewness_ < 0, u_left, u_right)
+        return np.maximum.reduce([u_left.sum(1), u_right.sum(1), u_skew.sum(1)])
+
+    def energy(self, X) -> np.ndarray:
+        """Outlyingness of each row (higher = more anomalous), shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._energy(X)

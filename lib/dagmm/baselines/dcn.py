@@ -1,0 +1,183 @@
+"""DCN: deep clustering network (Yang et al., ICML 2017), as an anomaly detector.
+
+An autoencoder whose code is pulled towards K centroids:
+
+    loss = ||x - x_hat||^2 + (lambda / 2) ||z - c_{s(z)}||^2,  s(z) = argmin_k ||z - c_k||,
+
+trained as in Yang et al.'s Algorithm 1: pre-train the autoencoder, initialise
+the centroids by k-means on the training codes, then alternate a network step
+(assignments and centroids fixed) with an assignment and centroid update on
+the same batch, each centroid moving towards its batch mean with step
+``n_k / count_k`` (counts start at 1 and grow with the samples assigned).
+Anomaly score: the squared distance of z to the nearest centroid.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import training
+from ..model import sq_error
+from ..nn import MLPCompressor
+from .base import BatchedDetector, check_contamination, check_positive, is_int
+from .loop import ScaledRunModule, chunked, train_runs
+
+__all__ = ["DCN", "DCNModule"]
+
+JOINT_SEED_OFFSET = 4_000_037  # shuffling of the joint stage: seed + this
+
+
+class DCNModule(ScaledRunModule):
+    """R runs of DCN: the paper's fully connected autoencoder plus K centroids.
+
+    Buffers ``centroids`` (R, K, L) and ``counts`` (R, K).
+
+    Shape
+    -----
+    x (R, B, n_features) -> z (R, B, L), x_hat (R, B, n_features)
+    """
+
+    def __init__(self, n_runs: int, n_features: int, hidden, latent_dim: int, n_clusters: int):
+        super().__init__(n_runs, n_features)
+        self.compressor = MLPCompressor(n_runs, n_features, tuple(hidden), latent_dim)
+        self.register_buffer("centroids", torch.zeros(n_runs, n_clusters, latent_dim))
+        self.register_buffer("counts", torch.ones(n_runs, n_clusters))
+
+    def reset_parameters(self, generators) -> None:
+        self.compressor.reset_parameters(generators)
+
+    def forward(self, xb):
+        x = self.scaled(xb)
+        z, x_hat = self.compressor(x)
+        return x, z, x_hat
+
+    def sq_dist(self, z: torch.Tensor) -> torch.Tensor:
+        """Squared distance of every code to every centroid, (R, B, K)."""
+        return torch.cdist(z, self.centroids).pow(2)
+
+    def recon_loss(self, xb, _gens=None) -> torch.Tensor:
+        x, _, x_hat = self(xb)
+        return sq_error(x, x_hat).mean(-1)
+
+    def joint_loss(self, xb, _gens=None, *, weight: float) -> torch.Tensor:
+        x, z, x_hat = self(xb)
+        with torch.no_grad():
+            s = self.sq_dist(z).argmin(-1)  # (R, B)
+        c = torch.gather(self.centroids, 1, s[..., None].expand(-1, -1, z.shape[-1]))  # (R, B, L)
+        return sq_error(x, x_hat).mean(-1) + 0.5 * weight * (z - c).pow(2).sum(-1).mean(-1)
+
+    @torch.no_grad()
+    def update_centroids(self, xb) -> None:
+        """Assign the batch to its nearest centroids and move each towards its batch mean."""
+        _, z, _ = self(xb)
+        onehot = torch.nn.functional.one_hot(self.sq_dist(z).argmin(-1), self.centroids.shape[1]).to(z.dtype)  # (R, B, K)
+        n_k = onehot.sum(1)  # (R, K)
+        mean_k = (onehot.transpose(1, 2) @ z) / n_k.clamp_min(1)[..., None]  # (R, K, L)
+        self.counts += n_k
+        step = (n_k / self.counts)[..., None]
+        self.centroids -= step * (self.centroids - mean_k)
+
+    def score(self, xb) -> torch.Tensor:
+        """Squared distance to the nearest centroid, (R, B)."""
+        _, z, _ = self(xb)
+        return self.sq_dist(z).amin(-1)
+
+
+class DCN(BatchedDetector):
+    """Deep clustering network (Yang et al., 2017) scored by distance to the nearest centroid.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (60, 30, 10)
+        Encoder widths (the DAGMM compression network's; decoder mirrors them).
+    latent_dim : int, default 1
+    n_clusters : int, default 4
+    kmeans_weight : float, default 1.0
+        lambda, the weight of the k-means term.
+    pretrain_epochs, epochs : int, default 100, 100
+        Autoencoder pre-training, then joint training.
+    batch_size : int, default 1024
+    lr : float, default 1e-3
+    preprocessing : {"minmax", None}, default "minmax"
+    contamination : float in (0, 0.5], default 0.2
+    device : str, default "auto"
+    random_state : int, RandomState or None
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    module_ : DCNModule (one run)
+    threshold_ : float
+    loss_history_ : ndarray (pretrain_epochs + epochs,)
+    """
+
+    def __init__(self, *, hidden=(60, 30, 10), latent_dim=1, n_clusters=4, kmeans_weight=1.0, pretrain_epochs=100,
+                 epochs=100, batch_size=1024, lr=1e-3, preprocessing="minmax", contamination=0.2, device="auto",
+                 random_state=None, verbose=False):
+        self.hidden = hidden
+        self.latent_dim = latent_dim
+        self.n_clusters = n_clusters
+        self.kmeans_weight = kmeans_weight
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.preprocessing = preprocessing
+        self.contamination = contamination
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        if not isinstance(self.hidden, (tuple, list)) or not all(is_int(h) and h > 0 for h in self.hidden):
+            raise ValueError(f"DCN parameter hidden={self.hidden!r}: expected a tuple of positive ints")
+        for name in ("latent_dim", "n_clusters", "batch_size"):
+            check_positive(self, name, integer=True)
+        for name in ("pretrain_epochs", "epochs"):
+            check_positive(self, name, integer=True, allow_zero=True)
+        check_positive(self, "lr")
+        check_positive(self, "kmeans_weight", allow_zero=True)
+        if self.preprocessing not in ("minmax", None):
+            raise ValueError(f"DCN parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
+        check_contamination(self)
+
+    def _fit_runs(self, X, train_idx, seeds, desc: str = "DCN"):
+        from sklearn.cluster import KMeans
+
+        self._check_params()
+        device = training.resolve_device(self.device)
+        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        idx = training._as_index(train_idx, len(seeds), device)
+        if idx.shape[1] < self.n_clusters:
+            raise ValueError(f"DCN needs at least n_clusters={self.n_clusters} training samples, got {idx.shape[1]}")
+        module = DCNModule(len(seeds), Xt.shape[1], self.hidden, self.latent_dim, self.n_clusters)
+        module.reset_parameters(training.make_generators(seeds))
+        module.to(device)
+        if self.preprocessing == "minmax":
+            training.fit_minmax(module, Xt, idx)
+        common = dict(seeds=seeds, batch_size=self.batch_size, lr=self.lr, verbose=self.verbose)
+        h1 = train_runs(module, Xt, idx, loss_fn=module.recon_loss, epochs=self.pretrain_epochs, desc=f"{desc} (pre-training)", **common)
+        z = _codes(module, Xt, idx)  # (R, n, L)
+        cents = []
+        for r, seed in enumerate(seeds):
+            zr = np.nan_to_num(z[r].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            cents.append(KMeans(self.n_clusters, n_init=10, random_state=int(seed)).fit(zr).cluster_centers_)
+        with torch.no_grad():
+            module.centroids.copy_(torch.as_tensor(np.stack(cents), dtype=torch.float32))
+            module.counts.fill_(1.0)
+        h2 = train_runs(module, Xt, idx, loss_fn=lambda xb, g: module.joint_loss(xb, g, weight=self.kmeans_weight),
+                        after_step=module.update_centroids, epochs=self.epochs, desc=desc,
+                        **{**common, "seeds": [s + JOINT_SEED_OFFSET for s in seeds]})
+        return module, {"loss": np.concatenate([h1["loss"], h2["loss"]]), "failed": h1["failed"] | h2["failed"]}, Xt
+
+    def _score_runs(self, module, Xt, idx, score=None) -> np.ndarray:
+        module.eval()
+        with torch.no_grad():
+            return chunked(module.score, Xt, idx, module.n_runs)
+
+
+@torch.no_grad()
+def _codes(module: DCNModule, Xt, idx) -> np.ndarray:
+    """Codes z (R, n, L) of the rows idx."""
+    module.eval()
+    return chunked(lambda xb: module(xb)[1], Xt, idx, module.n_runs)

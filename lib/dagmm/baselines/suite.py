@@ -1,0 +1,392 @@
+"""Table 2 (every method of the paper and modern detectors) and Table 3 (contaminated
+training data) as functions the notebooks call: per-dataset settings, profiles,
+and the runs of each method under the paper's protocol.
+
+Settings
+--------
+* DAGMM and its ablations (GMM-EN, PAE, E2E-AE, PAE-GMM-EM, PAE-GMM, DAGMM-p,
+  DAGMM-NVI): the paper's per-dataset setting (:func:`dagmm.paper_setting`);
+  pre-training, where there is one, lasts as long as the paper's training
+  (so PAE is exactly the pre-training of the three pre-trained variants).
+* DSEBM, DCN, Deep SVDD: the paper gives no training budget. Ours is about
+  4,000 Adam steps per run at learning rate 1e-3 with the dataset's DAGMM
+  batch size (:data:`OWN_EPOCHS`); DCN pre-trains its autoencoder for the
+  same budget first, then trains jointly for it. DCN uses the dataset's
+  DAGMM compression network and K.
+* OC-SVM: RBF kernel, ``nu = 0.1`` and ``gamma = "scale"`` (1 / (n_features *
+  variance of the scaled training data)), fixed, never tuned on test labels;
+  fitted on at most 10,000 training rows drawn at random per run.
+* LOF: ``novelty=True``, 20 neighbours, at most 10,000 training rows.
+* Isolation Forest: scikit-learn's defaults. ECOD: no parameters.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..configs import paper_setting
+from ..datasets import draw_rows
+from ..protocol import RunSplit, make_splits, run_estimator
+from ..training import compute_scores
+from .ablations import DAGMMVariant
+from .base import Timer, run_shared
+from .classic import ECOD, SklearnDetector
+from .dcn import DCN
+from .deep_svdd import DeepSVDD
+from .dsebm import DSEBM
+
+__all__ = [
+    "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
+    "run_methods", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
+    "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
+]
+
+# The paper's Table 2, in its order (DAGMM last), then the modern detectors.
+PAPER_METHODS = ("OC-SVM", "DSEBM-r", "DSEBM-e", "DCN", "GMM-EN", "PAE", "E2E-AE", "PAE-GMM-EM", "PAE-GMM",
+                 "DAGMM-p", "DAGMM-NVI", "DAGMM")
+MODERN_METHODS = ("Isolation Forest", "LOF", "ECOD", "Deep SVDD")
+ALL_METHODS = PAPER_METHODS + MODERN_METHODS
+CONTAMINATION_METHODS = ("DAGMM", "DCN", "DSEBM-e", "OC-SVM")  # the paper's Table 3
+
+# Epochs of DSEBM, DCN (each stage) and Deep SVDD: about 4,000 Adam steps per run
+# (KDDCUP ~198k training rows / 1024 = 194 steps an epoch; KDDCUP-Rev ~48.6k / 1024
+# = 48; Thyroid 1,839 / 1024 = 2; Arrhythmia 193 / 128 = 2).
+OWN_EPOCHS = {"kddcup": 20, "kddcup_rev": 80, "thyroid": 2000, "arrhythmia": 2000}
+OWN_LR = 1e-3
+SHALLOW_MAX_SAMPLES = 10_000
+OCSVM_NU = 0.1
+
+PROFILES = {
+    "full": dict(n_runs=None, dagmm_epochs={}, own_epochs=OWN_EPOCHS, max_samples=SHALLOW_MAX_SAMPLES),
+    # smoke: a fast pass through every code path; runs also use a random subset
+    # of at most 2,000 training and 4,000 test rows (see :func:`profile_splits`)
+    "smoke": dict(n_runs=2, dagmm_epochs={"kddcup": 1, "kddcup_rev": 1, "thyroid": 4, "arrhythmia": 4},
+                  own_epochs={"kddcup": 1, "kddcup_rev": 1, "thyroid": 4, "arrhythmia": 4}, max_samples=1000,
+                  max_rows=(2000, 4000)),
+}
+SMOKE_SEED_TAG = 15_485_863
+
+# Methods trained together: one training scored several ways, or one pre-training
+# followed by several second stages.
+GROUPS = (
+    ("DAGMM", "E2E-AE"),
+    ("GMM-EN",),
+    ("PAE", "PAE-GMM-EM", "PAE-GMM", "DAGMM-p"),
+    ("DAGMM-NVI",),
+    ("DSEBM-r", "DSEBM-e"),
+    ("DCN",),
+    ("Deep SVDD",),
+)
+SHALLOW = ("OC-SVM", "Isolation Forest", "LOF", "ECOD")
+
+
+def _make(method, dataset, **kw):
+    return make_estimator(method, dataset, **kw)
+
+
+def _profile(profile: str) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    return PROFILES[profile]
+
+
+def make_estimator(method: str, dataset: str, *, profile: str = "full", device: str = "auto", random_state=None, **overrides):
+    """The unfitted estimator of ``method`` with its setting for ``dataset``.
+
+    ``overrides`` replace parameters of the estimator (e.g. ``epochs``).
+    ``contamination`` (the threshold of :meth:`predict`) is the dataset's rho.
+    """
+    if method not in ALL_METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {list(ALL_METHODS)}")
+    p = _profile(profile)
+    s = paper_setting(dataset)
+    rho = s["contamination"]
+    dagmm_kw = {**s, "device": device, "random_state": random_state}
+    if dataset in p["dagmm_epochs"]:
+        dagmm_kw["epochs"] = p["dagmm_epochs"][dataset]
+    e = dagmm_kw["epochs"]
+    variants = {
+        "DAGMM": {},
+        "E2E-AE": dict(score="recon"),
+        "GMM-EN": dict(lambda_recon=0.0),
+        "PAE": dict(score="recon", lambda_energy=0.0, lambda_cov=0.0),
+        "PAE-GMM-EM": dict(pretrain_epochs=e, second_stage="em"),
+        "PAE-GMM": dict(pretrain_epochs=e, second_stage="frozen"),
+        "DAGMM-p": dict(pretrain_epochs=e, second_stage="finetune"),
+        "DAGMM-NVI": dict(objective="nvi"),
+    }
+    own = dict(epochs=p["own_epochs"].get(dataset, OWN_EPOCHS[dataset]), batch_size=s["batch_size"], lr=OWN_LR,
+               contamination=rho, device=device, random_state=random_state)
+    if method in variants:
+        est = DAGMMVariant(**{**dagmm_kw, **variants[method]})
+    elif method in ("DSEBM-r", "DSEBM-e"):
+        est = DSEBM(score="recon" if method == "DSEBM-r" else "energy", **own)
+    elif method == "DCN":
+        est = DCN(hidden=s["hidden"], latent_dim=s["latent_dim"], n_clusters=s["n_components"], pretrain_epochs=own["epochs"], **own)
+    elif method == "Deep SVDD":
+        est = DeepSVDD(**own)
+    elif method == "ECOD":
+        est = ECOD(contamination=rho)
+    else:
+        from sklearn.ensemble import IsolationForest
+        from sklearn.neighbors import LocalOutlierFactor
+        from sklearn.svm import OneClassSVM
+
+        shallow = {
+            "OC-SVM": (OneClassSVM(kernel="rbf", nu=OCSVM_NU, gamma="scale"), p["max_samples"], "minmax"),
+            "LOF": (LocalOutlierFactor(n_neighbors=20, novelty=True), p["max_samples"], "minmax"),
+            "Isolation Forest": (IsolationForest(n_jobs=-1), None, None),
+        }
+        det, max_samples, prep = shallow[method]
+        est = SklearnDetector(det, max_samples=max_samples, preprocessing=prep, contamination=rho, random_state=random_state)
+    return est.set_params(**overrides) if overrides else est
+
+
+def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str, profile: str, device: str, verbose: bool,
+                      overrides: dict | None = None):
+    """``fit_scores`` for :func:`dagmm.baselines.base.run_shared` of one training group."""
+    wanted = [m for m in group if m in wanted]
+    overrides = overrides or {}
+
+    def make_estimator(m, dataset, **kw):
+        return _make(m, dataset, **{**kw, **overrides.get(m, {})})
+    desc = f"{'/'.join(wanted)} {dataset}"
+
+    def fit_scores(X, train_idx, seeds, test_idx):
+        out = {}
+        if group[0] == "PAE":  # one pre-training, then each second stage on a copy
+            base = make_estimator("DAGMM-p", dataset, profile=profile, device=device).set_params(verbose=verbose)
+            with Timer() as t_pre:
+                module, h1, Xt = base._pretrain(X, train_idx, seeds, desc=f"pre-training {dataset}")
+            for m in wanted:
+                with Timer() as t:
+                    if m == "PAE":
+                        mod, h2 = module, {"failed": np.zeros(len(seeds), bool)}
+                        scores = compute_scores(mod, Xt, test_idx, "recon")
+                    else:
+                        est = make_estimator(m, dataset, profile=profile, device=device).set_params(verbose=verbose)
+                        mod = copy.deepcopy(module)
+                        h2 = est._second_stage(mod, Xt, train_idx, seeds, desc=f"{m} {dataset}")
+                        scores = est._score_runs(mod, Xt, test_idx)
+                out[m] = dict(scores=scores, failed=h1["failed"] | h2["failed"], seconds=t_pre.seconds + t.seconds)
+            return out
+        est = make_estimator(group[0], dataset, profile=profile, device=device).set_params(verbose=verbose)
+        with Timer() as t_fit:
+            module, history, Xt = est._fit_runs(X, train_idx, seeds, desc=desc)
+        for m in wanted:
+            with Timer() as t:
+                scores = est._score_runs(module, Xt, test_idx, score=make_estimator(m, dataset).get_params().get("score"))
+            out[m] = dict(scores=scores, failed=history["failed"], seconds=t_fit.seconds + t.seconds)
+        return out
+
+    return fit_scores
+
+
+def run_methods(
+    dataset: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[RunSplit],
+    methods: Sequence[str] = ALL_METHODS,
+    *,
+    profile: str = "full",
+    device: str = "auto",
+    max_parallel: int | None = None,
+    verbose: bool = True,
+    overrides: dict[str, dict] | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Every run of each method in ``methods`` on one dataset, under the paper's protocol.
+
+    The torch methods train their runs together (``max_parallel`` at a time);
+    the shallow ones run one after another. Methods in one training group
+    share it (see :data:`GROUPS`); a method's ``seconds`` is what it alone
+    would cost (shared training counted in full).
+
+    Parameters
+    ----------
+    dataset : the dataset's name (its paper setting and rho)
+    X, y : the dataset's base arrays (:func:`dagmm.datasets.load_base`)
+    splits : one :class:`dagmm.protocol.RunSplit` per run
+    overrides : {method: {parameter: value}}, optional
+        Replace parameters of a method's estimator (e.g. fewer epochs to time it).
+        In the pre-trained group, "DAGMM-p"'s entry also sets the shared pre-training.
+    n_jobs : int, default 1
+        Threads over which the runs of the shallow methods are spread (joblib;
+        -1: every core); their results do not depend on it.
+
+    Returns
+    -------
+    per_run : DataFrame, one row per method and run, in the order of ``methods``
+    """
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known: {list(ALL_METHODS)}")
+    rho = paper_setting(dataset)["contamination"]
+    frames = []
+
+    def log(df, t0):
+        if verbose:
+            for m, d in df.groupby("method", sort=False):
+                print(f"{dataset:>11} | {m:<17} | F1 {d.f1.mean():.4f} ± {d.f1.std():.4f} | AUROC {d.auroc.mean():.4f} | "
+                      f"failed {int(d.failed.sum())} | {d.seconds.sum():.1f} s", flush=True)
+
+    for group in GROUPS:
+        if not any(m in methods for m in group):
+            continue
+        t0 = time.perf_counter()
+        fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
+        df = run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
+        frames.append(df)
+        log(df, t0)
+    for m in SHALLOW:
+        if m not in methods:
+            continue
+        t0 = time.perf_counter()
+        kw = (overrides or {}).get(m, {})
+        df = _run_shallow(dataset, X, y, splits, m, profile, rho, kw, n_jobs)
+        frames.append(df)
+        log(df, t0)
+    per_run = pd.concat(frames, ignore_index=True)
+    order = {m: i for i, m in enumerate(methods)}
+    return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
+
+
+def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs) -> pd.DataFrame:
+    """:func:`dagmm.protocol.run_estimator` over the runs, ``n_jobs`` processes at a time."""
+    def make(s):
+        est = make_estimator(method, dataset, profile=profile, random_state=s, **overrides)
+        if n_jobs != 1 and "detector__n_jobs" in est.get_params():
+            est.set_params(detector__n_jobs=1)  # parallel over runs instead
+        return est
+
+    if n_jobs == 1 or len(splits) == 1:
+        return run_estimator(dataset, X, y, splits, make, rho=rho, method=method)
+    from joblib import Parallel, delayed
+
+    # threads: libsvm, the neighbour search and the tree building release the GIL,
+    # and the data are shared rather than copied to worker processes
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
+    df = pd.concat(parts, ignore_index=True)
+    df["run"] = np.arange(len(df))
+    return df
+
+
+CONTAMINATION_SEED_TAG = 104_729  # the draw of run s at level c uses default_rng([s, tag, round(c * 1e6)])
+
+
+def training_half_anomalies(name: str, y_base: np.ndarray, split: RunSplit) -> np.ndarray:
+    """The anomalies of a run's training half (the protocol trains without them)."""
+    rows = draw_rows(name, y_base, split.seed)
+    return np.setdiff1d(rows[y_base[rows] == 1], split.test_idx)
+
+
+def contaminated_split(name: str, y_base: np.ndarray, split: RunSplit, c: float) -> RunSplit:
+    """``split`` with a fraction ``c`` of its training rows replaced by anomalies.
+
+    The rule (Table 3): the training set keeps its size n (the normal rows of
+    the run's training half); ``round(c * n)`` of them, drawn at random
+    without replacement, are replaced by as many anomalies drawn at random
+    without replacement from the anomalies of the same training half (never
+    from the test half, which is unchanged). The draw is seeded by the run's
+    seed and c.
+    """
+    if not 0 <= c < 1:
+        raise ValueError(f"contamination level c must be in [0, 1), got {c}")
+    pool = training_half_anomalies(name, y_base, split)
+    n = len(split.train_idx)
+    k = int(round(c * n))
+    if k > len(pool):
+        raise ValueError(f"c={c} needs {k} anomalies but the training half has {len(pool)}")
+    rng = np.random.default_rng([split.seed, CONTAMINATION_SEED_TAG, int(round(c * 1e6))])
+    keep = rng.choice(split.train_idx, n - k, replace=False)
+    add = rng.choice(pool, k, replace=False)
+    return RunSplit(split.seed, np.sort(np.concatenate([keep, add])), split.test_idx)
+
+
+def shrink_split(split: RunSplit, y_base: np.ndarray, max_train: int, max_test: int) -> RunSplit:
+    """A random subset of a run's rows (for the smoke profile): at most ``max_train``
+    training rows and ``max_test`` test rows, the test subset stratified by label."""
+    rng = np.random.default_rng([split.seed, SMOKE_SEED_TAG])
+    tr = split.train_idx
+    if len(tr) > max_train:
+        tr = np.sort(rng.choice(tr, max_train, replace=False))
+    te = split.test_idx
+    if len(te) > max_test:
+        parts = []
+        for label in (0, 1):
+            r = te[y_base[te] == label]
+            parts.append(rng.choice(r, max(1, int(round(len(r) * max_test / len(te)))), replace=False))
+        te = np.sort(np.concatenate(parts))
+    return RunSplit(split.seed, tr, te)
+
+
+def profile_runs(profile: str, n_runs: int) -> int:
+    """How many runs a profile makes of ``n_runs`` (the smoke profile caps it)."""
+    p = _profile(profile)
+    return n_runs if p["n_runs"] is None else min(n_runs, p["n_runs"])
+
+
+def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0) -> list[RunSplit]:
+    """The runs of a profile: seeds ``0..n-1`` (n capped by the profile), the
+    paper's splits, contaminated at level ``c`` (:func:`contaminated_split`) when
+    ``c > 0``, and shrunk to the smoke profile's row caps."""
+    p = _profile(profile)
+    splits = make_splits(name, y_base, range(profile_runs(profile, n_runs)))
+    if c > 0:
+        splits = [contaminated_split(name, y_base, s, c) for s in splits]
+    if p.get("max_rows"):
+        splits = [shrink_split(s, y_base, *p["max_rows"]) for s in splits]
+    return splits
+
+
+def contaminated_splits(name: str, y_base: np.ndarray, seeds: Sequence[int], c: float) -> list[RunSplit]:
+    """:func:`contaminated_split` of every run's :func:`dagmm.protocol.make_split`."""
+    return [contaminated_split(name, y_base, s, c) for s in make_splits(name, y_base, seeds)]
+
+
+def settings_table(dataset: str, methods: Sequence[str] = ALL_METHODS, profile: str = "full") -> pd.DataFrame:
+    """One row per method: its estimator and the parameters that differ from the estimator's defaults."""
+    rows = []
+    for m in methods:
+        est = make_estimator(m, dataset, profile=profile)
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("device", "random_state", "verbose")}
+        if isinstance(est, SklearnDetector):
+            params["detector"] = repr(est.detector)
+        defaults = type(est)().get_params(deep=False)
+        shown = {k: v for k, v in params.items() if k == "detector" or defaults.get(k) != v}
+        rows.append(dict(method=m, estimator=type(est).__name__, settings=", ".join(f"{k}={v}" for k, v in shown.items())))
+    return pd.DataFrame(rows)
+
+
+def aggregate_levels(per_run: pd.DataFrame, published: pd.DataFrame | None = None, source: str = "zong2018_iclr") -> pd.DataFrame:
+    """Table 3: mean and std over runs per (dataset, method, contamination level ``c``).
+
+    With ``published``, adds ``paper_precision, paper_recall, paper_f1`` from its
+    rows with ``table == "table3"`` and ``setting == f"c={c:g}"`` (empty where none).
+    """
+    from ..protocol import TABLE_COLUMNS, aggregate
+
+    parts = []
+    for c, d in per_run.groupby("c", sort=True):
+        t = aggregate(d)
+        t.insert(2, "c", c)
+        parts.append(t)
+    table = pd.concat(parts, ignore_index=True)
+    cols = TABLE_COLUMNS[:2] + ["c"] + TABLE_COLUMNS[2:]
+    table = table[cols]
+    paper = ["paper_precision", "paper_recall", "paper_f1"]
+    if published is not None:
+        pub = published[(published["source"] == source) & (published["table"] == "table3")]
+        pub = pub.assign(setting=pub["setting"].astype(str))[["dataset", "method", "setting", "precision", "recall", "f1"]]
+        pub = pub.rename(columns={"precision": paper[0], "recall": paper[1], "f1": paper[2]})
+        table = table.assign(setting=[f"c={c:g}" for c in table.c]).merge(pub, on=["dataset", "method", "setting"], how="left")
+        table = table.drop(columns="setting")
+    else:
+        for p in paper:
+            table[p] = np.nan
+    return table[cols + paper]

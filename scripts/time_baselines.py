@@ -1,0 +1,129 @@
+"""Measured cost of every method of notebook 01b/01c under the full profile, by extrapolation.
+
+The full profile (the paper's epochs, 20 runs) does not fit on a 2-core CPU. For each
+training group of :mod:`dagmm.baselines.suite` and each dataset this script times all
+``--runs`` runs trained together twice, with a few epochs ``E`` and with ``3 E``
+(each time including set-up, mixture or k-means fitting and scoring the test half).
+Training time is linear in epochs (every epoch has the same steps), so the full-profile
+time is estimated as ``t(E) + (t(3E) - t(E)) / (2E) * (E_full - E)``. The shallow detectors are timed on
+``--shallow-runs`` runs and scaled to ``--runs``. Writes a CSV and a Markdown table.
+
+    PYTHONPATH=lib python scripts/time_baselines.py --datasets thyroid,arrhythmia --device cpu
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from dagmm import paths
+from dagmm.baselines import suite
+from dagmm.configs import paper_setting
+from dagmm.datasets import load_base
+from dagmm.protocol import make_splits
+from dagmm.training import describe_device
+
+MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
+EPOCH_PARAMS = ("epochs", "pretrain_epochs")
+
+
+def full_epochs(method: str, dataset: str) -> int:
+    """The number of epochs of the full profile that the training of ``method`` scales with."""
+    est = suite.make_estimator(method, dataset)
+    return int(est.get_params()["epochs"])
+
+
+def overrides_for(methods, epochs: int) -> dict:
+    out = {}
+    for m in methods:
+        params = suite.make_estimator(m, "thyroid").get_params()
+        out[m] = {k: epochs for k in EPOCH_PARAMS if k in params and (k == "epochs" or params[k])}
+    if "PAE" in methods:  # the shared pre-training is set by DAGMM-p's entry
+        out["DAGMM-p"] = {"epochs": epochs, "pretrain_epochs": epochs}
+    return out
+
+
+def time_group(name, X, y, splits, methods, epochs, device) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of all runs of ``methods`` with ``epochs`` epochs."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    suite.run_methods(name, X, y, splits, methods, profile="full", device=device, verbose=False,
+                      overrides=overrides_for(methods, epochs))
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def markdown(df: pd.DataFrame) -> list[str]:
+    """A pipe table (no tabulate dependency)."""
+    cells = lambda r: "| " + " | ".join("" if pd.isna(v) else str(v) for v in r) + " |"  # noqa: E731
+    return [cells(df.columns), "|" + "---|" * len(df.columns), *(cells(r) for r in df.itertuples(index=False))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="thyroid,arrhythmia")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--shallow-runs", type=int, default=2)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--groups", default="", help="comma-separated methods: time only the groups that hold them")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: the torch default)")
+    ap.add_argument("--out", default=str(paths.BENCHMARKS / "baselines_time_{kind}.csv"))
+    args = ap.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = describe_device(args.device)
+    rows = []
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    out = Path(args.out.format(kind=kind))
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        pd.DataFrame(rows).to_csv(out, index=False)
+
+    for name in [d for d in args.datasets.split(",") if d]:
+        X, y = load_base(name)
+        splits = make_splits(name, y, range(args.runs))
+        E = MEASURE_EPOCHS[name]
+        time_group(name, X, y, splits[:2], ["DAGMM", "DSEBM-e"], 1, args.device)  # warm-up, not timed
+        for group in suite.GROUPS:
+            if args.groups and not set(group) & set(args.groups.split(",")):
+                continue
+            (w0, c0), (we, ce) = (time_group(name, X, y, splits, list(group), e, args.device) for e in (E, 3 * E))
+            e_full = full_epochs(group[0], name)
+            est_w, est_c = (a + (b - a) / (2 * E) * (e_full - E) for a, b in ((w0, we), (c0, ce)))
+            rows.append(dict(dataset=name, methods=" / ".join(group), n_runs=args.runs, epochs_measured=f"{E}, {3 * E}",
+                             epochs_full=e_full, wall_E=round(w0, 2), wall_3E=round(we, 2), cpu_E=round(c0, 2),
+                             cpu_3E=round(ce, 2), wall_full_estimate=round(est_w, 1), cpu_full_estimate=round(est_c, 1),
+                             device=device))
+            save()
+            print(f"{name:>11} | {' / '.join(group):<36} | {E} ep {w0:6.1f} s (cpu {c0:6.1f}) | {3 * E} ep {we:6.1f} s (cpu {ce:6.1f}) | "
+                  f"full ({e_full} ep) ~ {est_w / 60:6.1f} min (cpu {est_c / 60:6.1f} min)", flush=True)
+        sh_splits = splits[: args.shallow_runs]
+        for m in suite.SHALLOW if not args.groups else [m for m in suite.SHALLOW if m in args.groups.split(",")]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            suite.run_methods(name, X, y, sh_splits, [m], profile="full", device=args.device, verbose=False)
+            w, c = time.perf_counter() - t0, time.process_time() - c0
+            k = args.runs / len(sh_splits)
+            rows.append(dict(dataset=name, methods=m, n_runs=args.runs, epochs_measured=None, epochs_full=None,
+                             wall_measured=round(w, 2), cpu_measured=round(c, 2), wall_full_estimate=round(w * k, 1),
+                             cpu_full_estimate=round(c * k, 1), device=device))
+            save()
+            print(f"{name:>11} | {m:<36} | {len(sh_splits)} runs {w:6.1f} s (cpu {c:6.1f}) | {args.runs} runs one after another "
+                  f"~ {w * k / 60:6.1f} min (cpu {c * k / 60:6.1f} min)", flush=True)
+    table = pd.DataFrame(rows)
+    total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum() / 60
+    md = ["# Cost of the baselines under the full profile (measured, extrapolated)", "",
+          f"Device: {device}; {args.runs} runs trained together per group; torch threads: {torch.get_num_threads()}.",
+          "Training groups share one training (times are for the whole group); shallow detectors one run after another.",
+          "`wall_*`: elapsed seconds on a CPU shared with other jobs; `cpu_*`: CPU seconds of this process (what the",
+          "same work costs one core of an otherwise idle machine; Isolation Forest uses every core, so its CPU time sums them).", "",
+          *markdown(table.drop(columns="device")), "", "Total per dataset, minutes (wall / CPU): " +
+          ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()), ""]
+    out.with_suffix(".md").write_text("\n".join(md))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

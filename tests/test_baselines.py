@@ -1,0 +1,263 @@
+"""The paper's baselines and the modern detectors: each beats chance on a synthetic
+problem, follows scikit-learn's conventions, and rejects bad input clearly."""
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.svm import OneClassSVM
+from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
+
+from dagmm.baselines import DCN, DSEBM, ECOD, DAGMMVariant, DeepSVDD, SklearnDetector
+from dagmm.baselines.ablations import VariantModule
+from dagmm.baselines.suite import contaminated_split, make_estimator, run_methods
+from dagmm.mixture import GaussianMixture
+from dagmm.protocol import make_split
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny networks: one thread avoids oversubscribing a shared CPU (10x faster here)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def two_clusters(n_normal, n_anomaly, seed):
+    """Normal rows: two elongated clusters in 6-D; anomalies: uniform in a wider box."""
+    rng = np.random.default_rng(seed)
+    sign = np.where(rng.random((n_normal, 1)) < 0.5, -1.0, 1.0)
+    Xn = sign * np.array([[1, -0.5, 0.5, 1, -1, 0.8]]) + rng.uniform(-0.3, 0.3, (n_normal, 1)) * np.array([[1, 1, -1, 0.5, 0.5, 1]])
+    Xn += 0.05 * rng.normal(size=Xn.shape)
+    Xa = rng.uniform(-2, 2, size=(n_anomaly, 6))
+    return Xn.astype(np.float32), Xa.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    Xtr, _ = two_clusters(300, 0, 0)
+    Xn, Xa = two_clusters(200, 50, 1)
+    return Xtr, np.vstack([Xn, Xa]), np.r_[np.zeros(200), np.ones(50)]
+
+
+CPU = dict(device="cpu", random_state=0)
+DK = dict(hidden=(8, 4), latent_dim=1, n_components=2, batch_size=100, lr=1e-3, **CPU)
+OWN = dict(batch_size=100, **CPU)
+
+
+def estimators(ep):
+    """Every method at a small size, ``ep`` epochs (per stage)."""
+    return {
+        "GMM-EN": DAGMMVariant(lambda_recon=0, epochs=ep, **DK),
+        "E2E-AE": DAGMMVariant(score="recon", epochs=ep, **DK),
+        "PAE": DAGMMVariant(score="recon", lambda_energy=0, lambda_cov=0, epochs=ep, **DK),
+        "PAE-GMM-EM": DAGMMVariant(pretrain_epochs=ep, second_stage="em", epochs=ep, **DK),
+        "PAE-GMM": DAGMMVariant(pretrain_epochs=ep, second_stage="frozen", epochs=ep, **DK),
+        "DAGMM-p": DAGMMVariant(pretrain_epochs=ep, second_stage="finetune", epochs=ep, **DK),
+        "DAGMM-NVI": DAGMMVariant(objective="nvi", epochs=ep, **DK),
+        "DSEBM-e": DSEBM(epochs=ep, **OWN),
+        "DSEBM-r": DSEBM(score="recon", epochs=ep, **OWN),
+        "DCN": DCN(hidden=(8, 4), latent_dim=1, n_clusters=2, pretrain_epochs=ep, epochs=ep, **OWN),
+        "Deep SVDD": DeepSVDD(epochs=ep, **OWN),
+        "OC-SVM": SklearnDetector(OneClassSVM(nu=0.1, gamma="scale"), random_state=0),
+        "Isolation Forest": SklearnDetector(IsolationForest(n_estimators=50), preprocessing=None, random_state=0),
+        "LOF": SklearnDetector(LocalOutlierFactor(novelty=True), max_samples=200, random_state=0),
+        "ECOD": ECOD(),
+    }
+
+
+METHODS = list(estimators(1))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_beats_chance_on_two_clusters(method, problem):
+    Xtr, Xte, yte = problem
+    est = estimators(60)[method].fit(Xtr)
+    energy = est.energy(Xte)
+    assert roc_auc_score(yte, energy) > 0.7  # chance is 0.5; its null sd here is ~0.045
+    np.testing.assert_allclose(est.score_samples(Xte), -energy)
+    np.testing.assert_allclose(est.decision_function(Xte), est.threshold_ - energy)
+    assert set(np.unique(est.predict(Xte))) <= {0, 1}
+    assert est.predict(Xte)[yte == 1].mean() > est.predict(Xte)[yte == 0].mean()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sklearn_conventions_and_fit_twice(method, problem):
+    Xtr, Xte, _ = problem
+    est = estimators(2)[method]
+    name = type(est).__name__
+    check_no_attributes_set_in_init(name, est)
+    check_get_params_invariance(name, est)
+    c = clone(est)
+    assert c is not est and c.get_params().keys() == est.get_params().keys()
+    assert est.fit(Xtr) is est
+    first = est.energy(Xte)
+    second = clone(est).fit(Xtr).energy(Xte)
+    np.testing.assert_array_equal(first, est.fit(Xtr).energy(Xte))  # a second fit forgets the first
+    np.testing.assert_array_equal(first, second)
+    assert est.n_features_in_ == Xtr.shape[1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bad_input_raises_clear_value_errors(method, problem):
+    Xtr, Xte, _ = problem
+    est = estimators(1)[method]
+    bad = Xtr.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clone(est).fit(bad)
+    est.fit(Xtr)
+    with pytest.raises(ValueError, match="features"):
+        est.energy(Xte[:, :4])
+    with pytest.raises(ValueError, match="contamination"):
+        clone(est).set_params(contamination=0.9).fit(Xtr)
+
+
+@pytest.mark.parametrize(
+    "est, param",
+    [
+        (DAGMMVariant(score="energy2", **DK), "score"),
+        (DAGMMVariant(second_stage="em2", pretrain_epochs=1, **DK), "second_stage"),
+        (DAGMMVariant(pretrain_epochs=-1, **DK), "pretrain_epochs"),
+        (DSEBM(noise_std=0.0, **OWN), "noise_std"),
+        (DSEBM(hidden=(), **OWN), "hidden"),
+        (DCN(n_clusters=0, **OWN), "n_clusters"),
+        (DeepSVDD(lr=-1.0, **OWN), "lr"),
+        (SklearnDetector(None), "detector"),
+        (SklearnDetector(OneClassSVM(), max_samples=1), "max_samples"),
+    ],
+)
+def test_bad_parameters_are_named(est, param, problem):
+    with pytest.raises(ValueError, match=param):
+        est.fit(problem[0])
+
+
+def test_pae_is_the_pretraining_of_the_pretrained_variants(problem):
+    Xtr, Xte, _ = problem
+    pae = DAGMMVariant(score="recon", lambda_energy=0, lambda_cov=0, epochs=5, **DK).fit(Xtr)
+    frozen = DAGMMVariant(pretrain_epochs=5, second_stage="frozen", epochs=3, **DK).fit(Xtr)
+    em = DAGMMVariant(pretrain_epochs=5, second_stage="em", epochs=3, **DK).fit(Xtr)
+    ref = pae.module_.compressor.state_dict()
+    for m in (frozen, em):  # the compressor left by pre-training is PAE's, and PAE-GMM keeps it frozen
+        for k, v in m.module_.compressor.state_dict().items():
+            torch.testing.assert_close(v, ref[k], rtol=0, atol=0)
+    np.testing.assert_allclose(frozen.set_params(score="recon").energy(Xte), pae.energy(Xte), rtol=1e-6)
+
+
+def test_pae_gmm_em_fits_the_mixture_of_sklearn(problem):
+    from sklearn.mixture import GaussianMixture as SkGMM
+
+    Xtr, Xte, _ = problem
+    est = DAGMMVariant(pretrain_epochs=5, second_stage="em", **DK).fit(Xtr)
+    z_tr, z_te = est.transform(Xtr).astype(np.float64), est.transform(Xte).astype(np.float64)
+    gm = SkGMM(2, covariance_type="full", reg_covar=est.cov_eps, random_state=0).fit(z_tr)
+    np.testing.assert_allclose(est.energy(Xte), -gm.score_samples(z_te), rtol=2e-3, atol=2e-3)
+
+
+def test_nvi_objective_bounds_the_energy_and_meets_it_at_the_posterior():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 50, 3, generator=g, dtype=torch.float64)
+    gamma = torch.softmax(torch.randn(1, 50, 2, generator=g, dtype=torch.float64), -1)
+    mix = GaussianMixture()
+    params = mix.estimate(gamma, z)
+    logp, _ = mix.log_prob_components(z, params)  # (1, K, N)
+    energy = -torch.logsumexp(logp, 1)
+
+    def neg_elbo(q):  # q (1, K, N)
+        return -(q * (logp - torch.log(q))).sum(1)
+
+    assert torch.all(neg_elbo(gamma.transpose(1, 2)) >= energy - 1e-9)
+    posterior = torch.softmax(logp, 1)
+    torch.testing.assert_close(neg_elbo(posterior), energy)
+
+
+def test_variant_module_without_mixture_terms_is_the_reconstruction_loss(problem):
+    est = DAGMMVariant(**DK)
+    m = est._build_module(2, (6,))
+    m.reset_parameters([torch.Generator().manual_seed(s) for s in (0, 1)])
+    assert isinstance(m, VariantModule)
+    x = torch.as_tensor(problem[0][:32])[None].expand(2, -1, -1)
+    loss, _ = m.loss(x, lambda_energy=0.0, lambda_cov=0.0)
+    out = m(x)
+    torch.testing.assert_close(loss, (out.x - out.x_hat).pow(2).sum(-1).mean(-1))
+
+
+@pytest.mark.parametrize("cls", [DSEBM, DeepSVDD, DCN])
+def test_a_run_trained_beside_others_equals_the_run_alone(cls, problem):
+    Xtr, Xte, _ = problem
+    X = np.vstack([Xtr, Xte])
+    est = cls(epochs=3, **{**OWN, **({"pretrain_epochs": 2, "hidden": (8, 4), "n_clusters": 2} if cls is DCN else {})})
+    rng = np.random.default_rng(0)
+    tr = np.stack([np.sort(rng.choice(len(Xtr), 250, replace=False)) for _ in range(2)])
+    te = np.tile(np.arange(len(Xtr), len(X)), (2, 1))
+    mod, _, Xt = est._fit_runs(X, tr, [5, 7])
+    both = est._score_runs(mod, Xt, te)
+    mod1, _, Xt1 = est._fit_runs(X, tr[1:], [7])
+    np.testing.assert_allclose(both[1], est._score_runs(mod1, Xt1, te[1:])[0], rtol=1e-4, atol=1e-5)
+
+
+def test_dsebm_recon_score_is_the_squared_energy_gradient(problem):
+    est = DSEBM(epochs=2, **OWN).fit(problem[0])
+    m = est.module_
+    x = torch.as_tensor(problem[1][:20])[None]
+    xs = m.scaled(x).requires_grad_(True)
+    (g,) = torch.autograd.grad(m.energy_scaled(xs).sum(), xs)
+    np.testing.assert_allclose(est.set_params(score="recon").energy(problem[1][:20]), g.pow(2).sum(-1)[0].numpy(), rtol=1e-5)
+
+
+def test_ecod_follows_its_definition():
+    rng = np.random.default_rng(0)
+    Xtr = rng.normal(size=(200, 3)) * [1, 2, 1] + [0, 0, 5]
+    Xtr[:, 2] = rng.exponential(size=200)  # right-skewed column
+    Xte = np.array([[0.0, 0.0, 0.5], [4.0, 0.0, 0.5], [0.0, 0.0, 6.0], [0.0, -8.0, 0.5]])
+    est = ECOD().fit(Xtr)
+    n = len(Xtr)
+    u_l = -np.log(((Xtr[None] <= Xte[:, None]).sum(1) + 1) / (n + 1))
+    u_r = -np.log(((Xtr[None] >= Xte[:, None]).sum(1) + 1) / (n + 1))
+    sk = np.array([np.mean((c - c.mean()) ** 3) / np.std(c) ** 3 for c in Xtr.T])
+    u_s = np.where(sk < 0, u_l, u_r)
+    np.testing.assert_allclose(est.energy(Xte), np.max([u_l.sum(1), u_r.sum(1), u_s.sum(1)], 0))
+    assert np.argmin(est.energy(Xte)) == 0  # the central point is the least outlying
+
+
+def test_sklearn_detector_scales_subsamples_and_negates(problem):
+    Xtr, Xte, _ = problem
+    est = SklearnDetector(OneClassSVM(nu=0.1, gamma="scale"), max_samples=100, random_state=3).fit(Xtr)
+    lo, hi = Xtr.min(0).astype(np.float64), Xtr.max(0).astype(np.float64)
+    rows = np.sort(np.random.default_rng(3).choice(len(Xtr), 100, replace=False))
+    ref = OneClassSVM(nu=0.1, gamma="scale").fit(((Xtr - lo) / (hi - lo))[rows].astype(np.float64))
+    np.testing.assert_allclose(est.energy(Xte), -ref.score_samples((Xte - lo) / (hi - lo)), rtol=1e-6)
+    assert est.detector_.support_vectors_.shape[0] <= 100
+
+
+def test_contamination_rule_keeps_size_and_draws_from_the_training_half():
+    y = np.r_[np.zeros(1000, np.int64), np.ones(300, np.int64)]
+    split = make_split("thyroid", y, 4)
+    for c in (0.01, 0.05):
+        s = contaminated_split("thyroid", y, split, c)
+        added = np.setdiff1d(s.train_idx, split.train_idx)
+        assert len(s.train_idx) == len(split.train_idx) and len(np.unique(s.train_idx)) == len(s.train_idx)
+        assert len(added) == round(c * len(split.train_idx)) and np.all(y[added] == 1)
+        assert not np.intersect1d(s.train_idx, split.test_idx).size
+        np.testing.assert_array_equal(s.test_idx, split.test_idx)
+        np.testing.assert_array_equal(s.train_idx, contaminated_split("thyroid", y, split, c).train_idx)
+    with pytest.raises(ValueError, match="contamination level"):
+        contaminated_split("thyroid", y, split, 1.5)
+
+
+def test_suite_runs_shared_groups_on_real_data(real_data_dir):
+    from dagmm.datasets import load_base
+    from dagmm.protocol import make_splits
+
+    X, y = load_base("thyroid", real_data_dir)
+    splits = make_splits("thyroid", y, range(2))
+    methods = ["PAE", "PAE-GMM", "DSEBM-r", "DSEBM-e", "ECOD"]
+    df = run_methods("thyroid", X, y, splits, methods, profile="smoke", device="cpu", verbose=False)
+    assert list(df.method.unique()) == methods and len(df) == 2 * len(methods)
+    assert not df.failed.any() and df[["f1", "auroc"]].notna().all().all()
+    # a shared run equals the method's own estimator
+    est = make_estimator("PAE", "thyroid", profile="smoke", device="cpu", random_state=0).fit(X[splits[0].train_idx])
+    assert roc_auc_score(y[splits[0].test_idx], est.energy(X[splits[0].test_idx])) == pytest.approx(df.auroc.iloc[0], abs=1e-9)
