@@ -66,9 +66,9 @@ class VariantModule(DAGMMModule):
         super().__init__(*args, **kwargs)
         self.objective = objective
 
-    def loss(self, x, dropout_mask=None, noise=None, *, lambda_energy, lambda_cov, lambda_recon=1.0):
+    def loss(self, x, dropout_mask=None, noise=None, labels=None, *, lambda_energy, lambda_cov, lambda_recon=1.0):
         if self.objective == "energy" and (lambda_energy or lambda_cov):
-            return super().loss(x, dropout_mask, noise, lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
+            return super().loss(x, dropout_mask, noise, labels, lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
         out = self(x, dropout_mask, noise)
         loss = torch.zeros(x.shape[0], device=x.device)
         n_retried = torch.zeros((), dtype=torch.long, device=x.device)
