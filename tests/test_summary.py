@@ -23,7 +23,8 @@ def test_paired_test_detects_a_consistent_gain_and_matches_scipy():
     d = runs.pivot(index="seed", columns="method", values="f1")
     assert row.n_pairs == 20
     assert np.isclose(row.p_value, wilcoxon(d["better one"], d["DAGMM"]).pvalue)
-    assert verdict(row.median_diff, row.p_value) == "better"
+    assert verdict(row.direction, row.p_value) == "better"
+    assert row.p_holm == row.p_value  # a single test: Holm changes nothing
     s = summary_table(runs, t)
     assert s.set_index("method").loc["better one", "verdict_f1"] == "better"
 
@@ -32,9 +33,30 @@ def test_no_difference_and_pairing_by_seed(tmp_path):
     rng = np.random.default_rng(1)
     runs = _runs(rng, 0.0, "same")
     t = paired_tests(runs)
-    assert verdict(t.median_diff.iloc[0], t.p_value.iloc[0]) == "no significant difference"
+    assert verdict(t.direction.iloc[0], t.p_value.iloc[0]) == "no significant difference"
+    assert verdict(1, 0.001, n_pairs=3).startswith("not tested")
     # a method's runs written in another order still pair by seed
     runs[runs.method == "DAGMM"].to_csv(tmp_path / "table2_dagmm_runs.csv", index=False)
     runs[runs.method == "same"].iloc[::-1].to_csv(tmp_path / "variants_x_runs.csv", index=False)
     t2 = paired_tests(load_runs(tmp_path))
     np.testing.assert_allclose(t2.p_value.to_numpy(), t.p_value.to_numpy())
+
+
+def test_holm_matches_the_step_down_rule():
+    from dagmm.summary import holm
+
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.2])
+    # sorted finite: 0.01*4, 0.03*3, 0.04*2, 0.2*1 -> 0.04, 0.09, 0.09 (monotone), 0.2
+    np.testing.assert_allclose(holm(p), [0.04, 0.09, np.nan, 0.09, 0.2])
+
+
+def test_reference_runs_come_from_notebook_01_only(tmp_path):
+    rng = np.random.default_rng(2)
+    runs = _runs(rng, 0.0, "x")
+    runs[runs.method == "DAGMM"].to_csv(tmp_path / "table2_dagmm_runs.csv", index=False)
+    other = runs.copy()
+    other["f1"] = 0.0
+    other.to_csv(tmp_path / "table2_full_runs.csv", index=False)
+    loaded = load_runs(tmp_path)
+    assert (loaded[loaded.method == "DAGMM"].source_file == "table2_dagmm_runs.csv").all()
+    assert (loaded[loaded.method == "x"].f1 == 0.0).all()

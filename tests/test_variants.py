@@ -208,3 +208,18 @@ def test_percentile_sweep_flags_the_top_p_percent():
     assert rows[20]["f1"] == 1.0
     assert rows[10]["precision"] == 1.0 and rows[10]["recall"] == 0.5
     assert rows[40]["recall"] == 1.0 and rows[40]["precision"] == 0.5
+
+
+def test_pu_head_on_a_subsampled_pool_estimates_the_whole_pools_labelling_rate():
+    from dagmm.variants import _pu_row
+
+    rng = np.random.default_rng(5)
+    n_test, n_lab = 6000, 300
+    y_test = (rng.random(n_test) < 0.2).astype(int)
+    feats_test = rng.normal(size=(n_test, 2)) + 3.0 * y_test[:, None]
+    feats_lab = rng.normal(size=(n_lab, 2)) + 3.0
+    feats = np.vstack([feats_lab, feats_test])
+    s = np.r_[np.ones(n_lab), np.zeros(n_test)].astype(int)
+    row = _pu_row("synthetic", 0, 0, y_test, feats, s, 0.2, False, 0.0, max_unlabelled=2000)
+    assert abs(row["pu_c"] - row["pu_c_true"]) < 0.05
+    assert row["f1"] > 0.6 and row["auroc"] > 0.9

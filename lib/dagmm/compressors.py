@@ -37,8 +37,9 @@ class VAECompressor(nn.Module):
     the reparameterised sample ``mean + exp(logvar / 2) * noise``; at
     evaluation (``noise=None``) it is the mean. ``aux`` is ``kl_weight``
     times the KL divergence to the standard normal prior, averaged over the
-    batch; together with DAGMM's squared reconstruction error (a Gaussian
-    decoder with unit variance, up to constants) it is the negative ELBO.
+    batch; with ``kl_weight = 1``, DAGMM's squared reconstruction error plus
+    the KL is the negative ELBO of a Gaussian decoder with variance 1/2 (up to
+    a constant).
 
     Parameters
     ----------

@@ -177,11 +177,12 @@ class DAGMMModule(nn.Module):
             e = -torch.logsumexp(logp, dim=1)  # (R, B)
             n_norm = normal.sum(-1).clamp_min(1.0)
             e_norm = (e * normal).sum(-1) / n_norm  # (R,)
+            is_anom = labels.bool()
             if self.anomaly_loss == "inverse":
-                e_anom = 1.0 / e
+                e_anom = 1.0 / torch.where(is_anom, e, torch.ones_like(e))  # 1/E only where labelled
             else:
                 e_anom = torch.relu(self.anomaly_margin + e_norm.detach()[:, None] - e)
-            energy = (e * normal + e_anom * (1.0 - normal)).mean(-1)
+            energy = torch.where(is_anom, e_anom, e).mean(-1)
             loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
         if lambda_recon:
             loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)

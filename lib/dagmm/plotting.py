@@ -127,21 +127,22 @@ def sweep_curves(sweep_agg):
     return fig
 
 
-def verdict_heatmap(summary, metric: str = "f1"):
-    """Median per-seed difference to DAGMM (method rows, dataset columns); cells marked * where p < 0.05."""
+def verdict_heatmap(summary, metric: str = "f1", alpha: float = 0.05):
+    """Median per-seed difference to DAGMM (method rows, dataset columns); cells marked * where the
+    Holm-adjusted p < ``alpha``."""
     import pandas as pd
     import seaborn as sns
 
     s = summary[summary["method"] != "DAGMM"]
     diff = s.pivot_table(index="method", columns="dataset", values=f"diff_{metric}_vs_dagmm", sort=False)
-    pval = s.pivot_table(index="method", columns="dataset", values=f"p_{metric}_vs_dagmm", sort=False)
+    pval = s.pivot_table(index="method", columns="dataset", values=f"p_holm_{metric}_vs_dagmm", sort=False)
     annot = diff.map(lambda v: "" if pd.isna(v) else f"{v:+.3f}") + pval.reindex_like(diff).map(
-        lambda p: "*" if pd.notna(p) and p < 0.05 else "")
+        lambda p: "*" if pd.notna(p) and p < alpha else "")
     fig, ax = plt.subplots(figsize=(1.6 * diff.shape[1] + 3, 0.42 * diff.shape[0] + 1.4))
     lim = float(np.nanmax(np.abs(diff.to_numpy()))) if diff.size and np.isfinite(diff.to_numpy()).any() else 1.0
     sns.heatmap(diff, annot=annot, fmt="", cmap="RdBu", center=0, vmin=-lim, vmax=lim, ax=ax,
                 cbar_kws={"label": f"median {metric.upper()} difference to DAGMM"})
-    ax.set_title(f"{metric.upper()} vs DAGMM, paired over seeds (* Wilcoxon p < 0.05)", fontsize=10)
+    ax.set_title(f"{metric.upper()} vs DAGMM, paired over seeds (* Wilcoxon, Holm-adjusted p < {alpha:g})", fontsize=10)
     ax.set_ylabel("")
     fig.tight_layout()
     return fig

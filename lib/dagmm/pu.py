@@ -46,6 +46,11 @@ class PUClassifier(ClassifierMixin, BaseEstimator):
     ----------
     c_ : float
         Estimated labelling rate ``p(s = 1 | y = 1)``.
+    oof_proba_ : ndarray (n,)
+        Out-of-fold ``g`` of the training examples (use these, not
+        ``labelled_proba`` of the same rows, to classify the unlabelled
+        examples the classifier was fitted on: in-sample ``g`` is pushed
+        towards 0 on them).
     estimator_ : the classifier ``g`` refitted on all examples
     classes_ : ndarray [0, 1]
     """
@@ -77,6 +82,10 @@ class PUClassifier(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state)
         g_oof = cross_val_predict(self._make(), X, s, cv=folds, method="predict_proba")[:, 1]
         self.c_ = float(g_oof[s == 1].mean())
+        if not (np.isfinite(self.c_) and self.c_ > 0):
+            raise ValueError(f"the estimated labelling rate c = {self.c_} is not positive: the classifier cannot "
+                             "tell labelled from unlabelled examples")
+        self.oof_proba_ = g_oof
         self.estimator_ = self._make().fit(X, s)
         self.classes_ = np.array([0, 1])
         return self

@@ -13,17 +13,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
+from scipy.stats import rankdata, wilcoxon
 
 from .protocol import METRICS
 
-__all__ = ["load_runs", "paired_tests", "verdict", "summary_table"]
+__all__ = ["load_runs", "paired_tests", "verdict", "summary_table", "holm"]
 
 RUN_FILES = ("table2_dagmm_runs.csv", "table2_full_runs.csv", "variants_*_runs.csv")
 
 
-def load_runs(tables: str | Path, patterns=RUN_FILES) -> pd.DataFrame:
-    """Concatenate the per-run tables under ``tables`` (later files win on duplicate rows)."""
+def load_runs(tables: str | Path, patterns=RUN_FILES, reference: str = "DAGMM") -> pd.DataFrame:
+    """Concatenate the per-run tables under ``tables``.
+
+    The ``reference`` method's runs are taken from the first file that has
+    them (notebook 01's ``table2_dagmm_runs.csv``) and nowhere else; for any
+    other method a later file wins on duplicate (dataset, method, seed) rows.
+    """
     tables = Path(tables)
     frames = []
     for pat in patterns:
@@ -34,6 +39,10 @@ def load_runs(tables: str | Path, patterns=RUN_FILES) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no per-run tables ({', '.join(patterns)}) under {tables}")
     runs = pd.concat(frames, ignore_index=True)
+    ref = runs[runs.method == reference]
+    if len(ref):
+        first = ref.source_file.iloc[0]
+        runs = runs[(runs.method != reference) | (runs.source_file == first)]
     return runs.drop_duplicates(["dataset", "method", "seed"], keep="last").reset_index(drop=True)
 
 
@@ -42,8 +51,12 @@ def paired_tests(runs: pd.DataFrame, reference: str = "DAGMM", metrics=("f1", "a
 
     Returns one row per (dataset, method, metric) with the number of shared
     seeds, the mean of each, the median per-seed difference (method minus
-    reference) and the two-sided Wilcoxon signed-rank p-value (NaN with fewer
-    than 5 pairs, or when every difference is zero).
+    reference), the direction of the signed-rank statistic (+1 when the
+    positive differences outrank the negative ones, -1 when the reverse, 0
+    when they balance), the two-sided Wilcoxon signed-rank p-value (NaN with
+    fewer than 5 pairs, or when every difference is zero) and that p-value
+    Holm-adjusted over all tests of the same metric (``p_holm``): with many
+    methods and datasets some raw p < 0.05 are expected by chance.
     """
     rows = []
     for dataset, d in runs.groupby("dataset", sort=False):
@@ -59,24 +72,51 @@ def paired_tests(runs: pd.DataFrame, reference: str = "DAGMM", metrics=("f1", "a
                 p = np.nan
                 if len(seeds) >= 5 and np.any(diff != 0):
                     p = float(wilcoxon(a, b).pvalue)
+                nz = diff[diff != 0]
+                ranks = rankdata(np.abs(nz))
+                direction = int(np.sign(ranks[nz > 0].sum() - ranks[nz < 0].sum())) if len(nz) else 0
                 rows.append(dict(dataset=dataset, method=method, metric=metric, n_pairs=len(seeds),
                                  mean=a.mean() if len(a) else np.nan, reference_mean=b.mean() if len(b) else np.nan,
-                                 median_diff=float(np.median(diff)) if len(diff) else np.nan, p_value=p))
-    return pd.DataFrame(rows)
+                                 median_diff=float(np.median(diff)) if len(diff) else np.nan, direction=direction, p_value=p))
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = np.nan
+        for metric, idx in out.groupby("metric").groups.items():
+            out.loc[idx, "p_holm"] = holm(out.loc[idx, "p_value"].to_numpy())
+    return out
 
 
-def verdict(median_diff: float, p_value: float, alpha: float = 0.05) -> str:
-    """``better`` / ``worse`` than the reference at ``alpha``, else ``no significant difference``."""
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of the p-values ``p`` (NaN stay NaN and are not counted)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok])]
+    m = len(order)
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
+
+
+def verdict(direction: float, p_value: float, alpha: float = 0.05, n_pairs: int = 20) -> str:
+    """``better`` / ``worse`` than the reference at ``alpha`` (direction from the signed ranks),
+    ``no significant difference``, or ``not tested`` (fewer than 5 pairs)."""
+    if n_pairs < 5:
+        return "not tested (fewer than 5 paired runs)"
     if not np.isfinite(p_value) or p_value >= alpha:
         return "no significant difference"
-    return "better" if median_diff > 0 else "worse"
+    return "better" if direction > 0 else "worse"
 
 
 def summary_table(runs: pd.DataFrame, tests: pd.DataFrame, published: pd.DataFrame | None = None,
                   alpha: float = 0.05) -> pd.DataFrame:
     """One row per (dataset, method): mean ± std of every metric, the paired
-    tests against DAGMM on F1 and AUROC with a verdict each, and the seeds' /
-    paper's reported F1 and AUROC where they report that method on that dataset."""
+    tests against DAGMM on F1 and AUROC with a verdict each (on the
+    Holm-adjusted p-value), and the seeds' / paper's reported F1 and AUROC
+    (and the threshold setting they were reported at) where they report that
+    method on that dataset."""
     g = runs.groupby(["dataset", "method"], sort=False)
     out = g.agg(n_runs=("run", "size"), n_failed=("failed", "sum"))
     for m in METRICS:
@@ -84,16 +124,18 @@ def summary_table(runs: pd.DataFrame, tests: pd.DataFrame, published: pd.DataFra
         out[f"{m}_std"] = g[m].std(ddof=1)
     out = out.reset_index()
     for metric in ("f1", "auroc"):
-        t = tests[tests.metric == metric][["dataset", "method", "median_diff", "p_value"]]
-        t = t.rename(columns={"median_diff": f"diff_{metric}_vs_dagmm", "p_value": f"p_{metric}_vs_dagmm"})
+        t = tests[tests.metric == metric][["dataset", "method", "n_pairs", "median_diff", "direction", "p_value", "p_holm"]]
+        t = t.rename(columns={"median_diff": f"diff_{metric}_vs_dagmm", "p_value": f"p_{metric}_vs_dagmm",
+                              "p_holm": f"p_holm_{metric}_vs_dagmm", "direction": f"_dir_{metric}", "n_pairs": f"_n_{metric}"})
         out = out.merge(t, on=["dataset", "method"], how="left")
         out[f"verdict_{metric}"] = [
-            "" if m == "DAGMM" or pd.isna(p) and pd.isna(d) else verdict(d, p, alpha)
-            for m, d, p in zip(out.method, out[f"diff_{metric}_vs_dagmm"], out[f"p_{metric}_vs_dagmm"])
+            "" if m == "DAGMM" or pd.isna(n) else verdict(d, p, alpha, int(n))
+            for m, n, d, p in zip(out.method, out[f"_n_{metric}"], out[f"_dir_{metric}"], out[f"p_holm_{metric}_vs_dagmm"])
         ]
+        out = out.drop(columns=[f"_dir_{metric}", f"_n_{metric}"])
     if published is not None:
         pub = published.drop_duplicates(["dataset", "method"], keep="first")
-        pub = pub[["dataset", "method", "source", "f1", "auroc"]].rename(
-            columns={"source": "reported_source", "f1": "reported_f1", "auroc": "reported_auroc"})
+        pub = pub[["dataset", "method", "source", "setting", "f1", "auroc"]].rename(
+            columns={"source": "reported_source", "setting": "reported_setting", "f1": "reported_f1", "auroc": "reported_auroc"})
         out = out.merge(pub, on=["dataset", "method"], how="left")
     return out

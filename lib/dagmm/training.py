@@ -274,7 +274,10 @@ def train(
             ).div_(1 - p)  # (E, R, n, h)
         noise = None
         if nd:
-            noise = torch.stack([torch.randn(E, n, nd, generator=g, device=device) for g in noise_gens], 1)  # (E, R, n, nd)
+            # one call per epoch: randn's stream does not split, so drawing E epochs at once would
+            # depend on how epochs are chunked (checkpoints change the chunks)
+            noise = torch.stack([torch.stack([torch.randn(n, nd, generator=g, device=device) for _ in range(E)])
+                                 for g in noise_gens], 1)  # (E, R, n, nd)
         for e in range(E):
             rows = idx.gather(1, perms[e])  # (R, n)
             total = torch.zeros(R, device=device)

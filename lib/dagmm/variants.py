@@ -135,8 +135,10 @@ def run_variant(
     labels = None
     train = [s.train_idx for s in splits]
     if est.anomaly_loss is not None:
-        labels = y
-        train = [np.sort(np.concatenate([s.train_idx, labelled_anomalies(name, y, s, label_fraction)])) for s in splits]
+        lab = [labelled_anomalies(name, y, s, label_fraction) for s in splits]
+        labels = np.zeros(len(y), dtype=np.int64)  # only the labelled training anomalies are marked
+        labels[np.concatenate(lab)] = 1
+        train = [np.sort(np.concatenate([s.train_idx, a])) for s, a in zip(splits, lab)]
     train_idx = np.stack(train)
     seeds = [s.seed for s in splits]
     rows, sweep = [], []
@@ -180,10 +182,12 @@ def run_dagmm_heads(
       on the features ``[z, energy]`` that separates the labelled anomalies
       (``label_fraction`` of the *training* half's anomalies) from the
       unlabelled *test* half (transductive PU: the labelled rows are a
-      random sample of the pooled anomalies); precision/recall/F1 at
+      random sample of the pooled anomalies); test rows are classified with
+      out-of-fold ``g`` (5 folds); precision/recall/F1 at
       ``g(x) / c >= 0.5`` (``threshold = "PU c/2"``, no rho needed), AUROC and
-      AUPRC of ``g`` (fitted on all labelled rows and at most
-      ``pu_max_unlabelled`` random unlabelled ones). The estimated ``c`` is kept in ``pu_c`` beside the
+      AUPRC of ``g``. With more than ``pu_max_unlabelled`` test rows, ``g`` is
+      fitted on a random subset that keeps labelled and unlabelled rows at
+      the same rate (so ``c`` is unchanged) and scores the other rows out of sample. The estimated ``c`` is kept in ``pu_c`` beside the
       labelling rate it estimates (``pu_c_true``, computed from test labels
       for checking only).
 
@@ -234,19 +238,25 @@ def run_dagmm_heads(
 
 def _pu_row(name, run, seed, y_test, feats, s_lab, rho, failed, sec, max_unlabelled=PU_MAX_UNLABELLED) -> dict:
     n_lab = int(s_lab.sum())
+    n_unlab = len(feats) - n_lab
     extra = dict(pu_c=np.nan, pu_c_true=n_lab / (n_lab + int(y_test.sum())), n_labelled=n_lab)
     if failed or not np.isfinite(feats).all():
         row = _row(name, "DAGMM PU threshold", run, seed, y_test, np.full(len(y_test), np.nan), rho, True, sec, "PU c/2")
         return {**row, **extra, "_g": None}
-    fit_rows = np.arange(len(feats))
-    if len(feats) - n_lab > max_unlabelled:  # a random subset of the pool keeps "selected at random"
+    lab_rows, unlab_rows = np.arange(n_lab), np.arange(n_unlab)
+    if n_unlab > max_unlabelled:
+        # Fit on a random subset of the pool, labelled and unlabelled rows kept at the same rate, so the
+        # labelling rate c (and the class prior) of the fitted pool are those of the whole pool.
         rng = np.random.default_rng([seed, LABEL_SEED_TAG, 1])
-        fit_rows = np.r_[np.arange(n_lab), n_lab + np.sort(rng.choice(len(feats) - n_lab, max_unlabelled, replace=False))]
+        frac = max_unlabelled / n_unlab
+        lab_rows = np.sort(rng.choice(n_lab, max(10, int(round(frac * n_lab))), replace=False))
+        unlab_rows = np.sort(rng.choice(n_unlab, max_unlabelled, replace=False))
+    fit_rows = np.r_[lab_rows, n_lab + unlab_rows]
     pu = PUClassifier(random_state=seed).fit(feats[fit_rows], s_lab[fit_rows])
-    test = feats[n_lab:]
-    g = pu.labelled_proba(test)
+    g = pu.labelled_proba(feats[n_lab:])  # out of sample for test rows outside the fitted pool
+    g[unlab_rows] = pu.oof_proba_[len(lab_rows):]  # out-of-fold g for those inside it
     row = _row(name, "DAGMM PU threshold", run, seed, y_test, g, rho, failed, sec, "PU c/2")
-    pred = pu.predict(test)
+    pred = (g / pu.c_ >= pu.threshold).astype(int)
     p, r, f, _ = precision_recall_fscore_support(y_test, pred, average="binary", zero_division=0)
     row.update(precision=float(p), recall=float(r), f1=float(f))
     extra["pu_c"] = pu.c_
