@@ -60,6 +60,26 @@ def markdown(df: pd.DataFrame) -> list[str]:
     return [cells(df.columns), "|" + "---|" * len(df.columns), *(cells(r) for r in df.itertuples(index=False))]
 
 
+COLUMNS = ["dataset", "methods", "n_runs", "epochs_measured", "epochs_full", "wall_E", "wall_3E", "cpu_E", "cpu_3E",
+           "wall_measured", "cpu_measured", "wall_full_estimate", "cpu_full_estimate"]
+
+
+def write_markdown(table: pd.DataFrame, path: Path) -> None:
+    """The measurements as a Markdown page (columns in a fixed order, totals per dataset)."""
+    device = ", ".join(table.device.unique())
+    total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum() / 60
+    md = ["# Cost of the baselines under the full profile (measured, extrapolated)", "",
+          f"Device: {device}; all runs of a group trained together; torch threads: 1.",
+          "Training groups share one training (times are for the whole group); shallow detectors one run after another.",
+          "`wall_*`: elapsed seconds on a CPU shared with other jobs; `cpu_*`: CPU seconds of the process (what the",
+          "same work costs one core of an otherwise idle machine; Isolation Forest uses every core, so its CPU time sums them).",
+          "Estimates are in seconds for all runs under the full profile.", "",
+          *markdown(table[[c for c in COLUMNS if c in table]]), "",
+          "Total per dataset over the groups measured, minutes (wall / CPU): " +
+          ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()), ""]
+    path.write_text("\n".join(md))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="thyroid,arrhythmia")
@@ -111,16 +131,7 @@ def main(argv=None) -> int:
             save()
             print(f"{name:>11} | {m:<36} | {len(sh_splits)} runs {w:6.1f} s (cpu {c:6.1f}) | {args.runs} runs one after another "
                   f"~ {w * k / 60:6.1f} min (cpu {c * k / 60:6.1f} min)", flush=True)
-    table = pd.DataFrame(rows)
-    total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum() / 60
-    md = ["# Cost of the baselines under the full profile (measured, extrapolated)", "",
-          f"Device: {device}; {args.runs} runs trained together per group; torch threads: {torch.get_num_threads()}.",
-          "Training groups share one training (times are for the whole group); shallow detectors one run after another.",
-          "`wall_*`: elapsed seconds on a CPU shared with other jobs; `cpu_*`: CPU seconds of this process (what the",
-          "same work costs one core of an otherwise idle machine; Isolation Forest uses every core, so its CPU time sums them).", "",
-          *markdown(table.drop(columns="device")), "", "Total per dataset, minutes (wall / CPU): " +
-          ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()), ""]
-    out.with_suffix(".md").write_text("\n".join(md))
+    write_markdown(pd.DataFrame(rows), out.with_suffix(".md"))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 
