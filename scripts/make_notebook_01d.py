@@ -5,7 +5,7 @@ from pathlib import Path
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
 cells = [
-md("""# 01d · Why DAGMM falls short of the paper on KDDCUP: the length of training
+md("""# 01d · DAGMM on KDDCUP against the length of training
 
 Notebook 01 finds DAGMM's KDDCUP F1 (paper settings, 200 epochs) below the paper's 0.937 and no better than the
 same network untrained. A first check (input scaling: min-max on the training rows vs on all rows vs z-scoring)
@@ -14,7 +14,8 @@ left the 20-epoch results unchanged between the two min-max variants, but those 
 the longest length, and after each checkpoint epoch the scoring mixture is refitted on the training rows and the
 test half is scored, exactly as a training of that length would be (checked in the test suite on the CPU).
 Seeds, splits and every other setting are notebook 01's; no test label is used to pick anything — the table shows
-every checkpoint.
+every checkpoint. Per-run F1 under the top-ρ rule moves along training, and the same seed can end differently on a
+CPU and a GPU (float-level differences grow over tens of thousands of steps), so read the spread, not one point.
 
 Writes `reports/tables/table2_dagmm_training_length.csv` (mean ± std per checkpoint),
 `table2_dagmm_training_length_runs.csv` and `reports/figures/01d_training_length.png`
