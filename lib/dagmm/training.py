@@ -100,12 +100,13 @@ def fit_zscore(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
 class Stepper:
     """One optimisation step of all runs: loss, backward, Adam.
 
-    On CUDA the step for full-size batches is captured once in a CUDA graph
-    and replayed (the network is tiny, so launching its ~300 kernels one by
-    one from Python costs far more than running them). Batches of another
-    size (an epoch's last one) run eagerly through the same optimiser. If
-    capture fails, every step runs eagerly, with a warning. On the CPU every
-    step is eager.
+    On CUDA the step is captured in a CUDA graph, one per batch shape (an
+    epoch's full batches and its last, smaller one), and replayed: the
+    network is tiny, so launching its ~300 kernels one by one from Python
+    costs far more than running them. Small datasets (Thyroid, Arrhythmia)
+    run thousands of epochs whose last batch is short, so that batch needs
+    its own graph too. If capture fails, every step runs eagerly, with a
+    warning. On the CPU every step is eager.
 
     Parameters
     ----------
@@ -113,43 +114,54 @@ class Stepper:
     lr, lambda_energy, lambda_cov : float
     lambda_recon : float, default 1.0
     cuda_graph : bool, default True
-        Use a CUDA graph when the module is on a CUDA device.
+        Use CUDA graphs when the module is on a CUDA device.
+    max_graphs : int, default 4
+        Batch shapes beyond this many run eagerly.
 
     Only parameters with ``requires_grad`` are optimised (freeze a part of
     the module by switching it off before building the stepper).
     """
 
-    def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True, lambda_recon: float = 1.0):
+    def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True,
+                 lambda_recon: float = 1.0, max_graphs: int = 4):
         self.module = module
         self.lambdas = dict(lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
         self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
         params = [p for p in module.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(params, lr=lr, fused=True, capturable=self.use_graph)
-        self.graph = None
-        self.graph_shape = None
-        self._warmup = 3  # eager steps before capture (CUDA's recipe)
+        self.max_graphs = max_graphs
+        self.graphs: dict[tuple, dict] = {}  # batch shape -> graph and its static tensors
+        self._warmup: dict[tuple, int] = {}  # batch shape -> eager steps left before capture (CUDA's recipe)
 
     def _eager(self, xb, mb, nb=None, yb=None):
         loss, n_ret = self.module.loss(xb, mb, nb, yb, **self.lambdas)
-        # keep .grad tensors in place: a captured graph writes into them
-        self.opt.zero_grad(set_to_none=self.graph is None)
+        # keep .grad tensors in place once a graph exists: its replay writes into its own
+        self.opt.zero_grad(set_to_none=not self.graphs)
         loss.sum().backward()
         self.opt.step()
         return loss.detach(), n_ret
 
-    def _capture(self, xb, mb, nb=None, yb=None):
-        self.static_x = xb.clone()
-        self.static_m = None if mb is None else mb.clone()
-        self.static_n = None if nb is None else nb.clone()
-        self.static_y = None if yb is None else yb.clone()
+    def _capture(self, xb, mb, nb=None, yb=None) -> dict:
+        static = [None if t is None else t.clone() for t in (xb, mb, nb, yb)]
+        # fresh .grad tensors, allocated inside this graph's memory pool: backward
+        # then writes (not accumulates) into them on every replay
         self.opt.zero_grad(set_to_none=True)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
-            loss, n_ret = self.module.loss(self.static_x, self.static_m, self.static_n, self.static_y, **self.lambdas)
+            loss, n_ret = self.module.loss(*static, **self.lambdas)
             loss.sum().backward()
             self.opt.step()
-        self.static_loss, self.static_nret = loss.detach(), n_ret
-        self.graph, self.graph_shape = g, tuple(xb.shape)
+        entry = dict(graph=g, inputs=static, loss=loss.detach(), n_ret=n_ret)
+        self.graphs[tuple(xb.shape)] = entry
+        return entry
+
+    def _side_stream_eager(self, *args):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            out = self._eager(*args)
+        torch.cuda.current_stream().wait_stream(side)
+        return out
 
     def __call__(self, xb: torch.Tensor, mb: torch.Tensor | None, nb: torch.Tensor | None = None,
                  yb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,30 +173,28 @@ class Stepper:
         args = (xb, mb, nb, yb)
         if not self.use_graph:
             return self._eager(*args)
-        if self.graph is not None and tuple(xb.shape) == self.graph_shape:
-            for static, new in zip((self.static_x, self.static_m, self.static_n, self.static_y), args):
-                if new is not None:
-                    static.copy_(new)
-            self.graph.replay()
-            return self.static_loss.clone(), self.static_nret.clone()
-        if self.graph is None and self._warmup == 0:
+        shape = tuple(xb.shape)
+        entry = self.graphs.get(shape)
+        if entry is None:
+            if len(self.graphs) >= self.max_graphs:
+                return self._eager(*args)
+            left = self._warmup.setdefault(shape, 3)
+            if left > 0:
+                self._warmup[shape] = left - 1
+                return self._side_stream_eager(*args)
             try:
-                self._capture(*args)  # records only; the step itself runs below
-                return self(*args)
+                entry = self._capture(*args)  # records only; the step itself runs below
             except RuntimeError as exc:  # e.g. an op that cannot be captured
                 warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly", RuntimeWarning, stacklevel=2)
                 self.use_graph = False
+                self.graphs.clear()
                 torch.cuda.synchronize()
                 return self._eager(*args)
-        if self.graph is None:
-            self._warmup -= 1
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                out = self._eager(*args)
-            torch.cuda.current_stream().wait_stream(side)
-            return out
-        return self._eager(*args)
+        for static, new in zip(entry["inputs"], args):
+            if new is not None:
+                static.copy_(new)
+        entry["graph"].replay()
+        return entry["loss"].clone(), entry["n_ret"].clone()
 
 
 def train(
