@@ -97,7 +97,7 @@ print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s")'''),
 
 def write(name, cells):
     for i, c in enumerate(cells):  # stable ids: regenerating an unchanged notebook changes nothing
-        c["id"] = f"{Path(name).stem[:2]}-{i:02d}"
+        c["id"] = f"{Path(name).stem.split('_')[0]}-{i:02d}"
     nb = nbf.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}})
@@ -173,51 +173,47 @@ for name in names:
 ])
 
 # ---------------------------------------------------------------- 06
-write("06_pu_thresholding.ipynb", [
-    md("""# 06 · Using a few labelled anomalies: modified loss, modified inference, and a PU-learning threshold
+LABELLED = """the labelled class is the **anomalies**: a random `label_fraction` of the *training* half's anomalies
+(at least 5), redrawn per seed; no test labels are used"""
 
-Three of the seeds' changes, all on the four tabular datasets with the same splits and seeds as notebook 01:
+write("06_pu_thresholding.ipynb", [
+    md(f"""# 06 · Reading DAGMM out differently: modified inference and a PU-learning threshold
+
+Two of the seeds' changes that keep DAGMM's training and change how its output becomes a decision, on the four
+tabular datasets with the same splits and seeds as notebook 01. Both read out the same trained models: this
+notebook's DAGMM trainings (paper setting, the seeds and splits of notebook 01; on the CPU identical to notebook 01's,
+on a GPU equal up to floating-point non-determinism). Notebook 07 pairs them with notebook 01's DAGMM runs.
 
 * **Modified inference** — the score is the sample energy plus the reconstruction error, each standardised with
   its mean and standard deviation over the training rows (the seeds add the two; standardising makes the sum
-  independent of their units). It reads out this notebook's DAGMM trainings (paper setting, the seeds and splits of
-  notebook 01; on the CPU these trainings are identical to notebook 01's, on a GPU equal up to floating-point
-  non-determinism), and notebook 07 pairs it with notebook 01's DAGMM runs.
-* **PU-learning threshold** (Elkan and Noto, 2008) — the labelled class is the **anomalies**: a random
-  `label_fraction` of the *training* half's anomalies (at least 5), redrawn per seed. A classifier
-  g(x) = p(labelled | x) on DAGMM's features [z, energy] separates them from the unlabelled test half (on the large
-  datasets, from a random subset of it that keeps the labelling rate); c = mean out-of-fold g over the labelled rows
-  (5 folds), and test rows are classified with out-of-fold g; a test row is flagged when g(x)/c ≥ 0.5 (the seeds'
-  c/2 rule). No ρ and no test labels are used; `pu_c_true` (from test labels) is printed only to check the estimate.
-* **Modified loss** (semi-supervised) — the same labelled training anomalies join DAGMM's training set; the
-  batch's mixture is estimated from the normal rows, normal rows contribute E(z) and labelled anomalies either
-  **1/E(z)** (the seeds' form: unbounded, and rewarding negative energies) or a **hinge** max(0, m + Ē_normal − E(z))
-  with m = `anomaly_margin` nats (bounded; pushes anomalies a fixed margin above the batch's normal energy and no
-  further). Scored by energy, top-ρ rule. The parameter values used are printed below.
+  independent of their units). Top-ρ rule.
+* **PU-learning threshold** (Elkan and Noto, 2008) — {LABELLED}. A classifier g(x) = p(labelled | x) on DAGMM's
+  features [z, energy] separates them from the unlabelled test half (on the large datasets, from a random subset of
+  it that keeps the labelling rate); c = mean out-of-fold g over the labelled rows (5 folds), and test rows are
+  classified with out-of-fold g; a test row is flagged when g(x)/c ≥ 0.5 (the seeds' c/2 rule). No ρ is used;
+  `pu_c_true` (from test labels) is printed only to check the estimate.
 
-Writes `reports/tables/variants_pu_loss_inference.csv`, `variants_pu_loss_inference_runs.csv`,
-`variants_pu_loss_inference_sweep.csv`, `variants_dagmm_heads_sweep.csv` (DAGMM's own sweep, also used by 04/05) and
-the figures `pu_loss_inference_metrics.png`, `pu_loss_inference_percentile_sweep.png`."""),
+The seeds' third change, a loss that uses labelled anomalies, retrains the model and has its own notebook (06b).
+
+Writes `reports/tables/variants_pu_inference.csv`, `variants_pu_inference_runs.csv`,
+`variants_pu_inference_sweep.csv`, `variants_dagmm_heads_sweep.csv` (DAGMM's own sweep, also used by 04, 05 and 06b)
+and the figures `pu_inference_metrics.png`, `pu_inference_percentile_sweep.png`."""),
     code(PARAMS + '''
-label_fraction: float = 0.2  # fraction of the training half's anomalies that are labelled (at least 5 rows)
-anomaly_margin: float = 5.0  # margin (nats) of the hinge form of the modified loss''', metadata={"tags": ["parameters"]}),
+label_fraction: float = 0.2  # fraction of the training half's anomalies that are labelled (at least 5 rows)''',
+         metadata={"tags": ["parameters"]}),
     code(SETUP + '''
-print(f"label_fraction={label_fraction}  anomaly_margin={anomaly_margin}")'''),
+print(f"label_fraction={label_fraction}")'''),
     dagmm_reference_cell(),
     code('''frames, sweeps = [], []
 for name in names:
-    kw = dict(epochs=epoch_overrides.get(name), data_dir=data_dir or None, device=device, max_parallel=max_parallel,
-              label_fraction=label_fraction)
-    df, sw = run_dagmm_heads(name, runs, **kw, pu_max_unlabelled=20_000 if profile == "full" else 2_000)
+    df, sw = run_dagmm_heads(name, runs, epochs=epoch_overrides.get(name), data_dir=data_dir or None, device=device,
+                             max_parallel=max_parallel, label_fraction=label_fraction,
+                             pu_max_unlabelled=20_000 if profile == "full" else 2_000)
     frames.append(df[df.method != "DAGMM"])
     sweeps.append(sw[sw.method != "DAGMM"])
     reporting.save_table(sw[sw.method == "DAGMM"], TABLES / f"_dagmm_heads_sweep_{name}.csv")
     if reference[reference.dataset == name].empty:  # no notebook-01 table: use this notebook's own DAGMM runs
         reference = pd.concat([reference, aggregate(df[df.method == "DAGMM"])[TABLE_COLUMNS]], ignore_index=True)
-    for method in ("DAGMM modified loss", "DAGMM modified loss (hinge)"):
-        df, sw = run_variant(name, runs, method, {**VARIANTS[method], "anomaly_margin": anomaly_margin}, **kw)
-        frames.append(df)
-        sweeps.append(sw)
 parts = sorted(TABLES.glob("_dagmm_heads_sweep_*.csv"))
 reporting.save_table(aggregate_sweep(pd.concat([pd.read_csv(p) for p in parts])), TABLES / "variants_dagmm_heads_sweep.csv")
 for p in parts:
@@ -225,11 +221,48 @@ for p in parts:
     md("""## Results
 
 For *DAGMM PU threshold*, precision/recall/F1 are at the PU rule g(x)/c ≥ 0.5 (not top-ρ); AUROC/AUPRC rank by g."""),
-    *results_cells("pu_loss_inference",
-                   '["DAGMM modified inference", "DAGMM PU threshold", "DAGMM modified loss", "DAGMM modified loss (hinge)"]'),
+    *results_cells("pu_inference", '["DAGMM modified inference", "DAGMM PU threshold"]'),
     md("## The PU estimate of c against the labelling rate it estimates"),
     code('''pu = per_run[per_run.method == "DAGMM PU threshold"]
 display(pu.groupby("dataset", sort=False)[["n_labelled", "pu_c", "pu_c_true", "precision", "recall", "f1"]].mean().round(3))'''),
+])
+
+write("06b_modified_loss.ipynb", [
+    md(f"""# 06b · Training with a few labelled anomalies: the modified loss
+
+The seeds' semi-supervised change to DAGMM's objective, on the four tabular datasets with the same splits and seeds
+as notebook 01. {LABELLED[0].upper() + LABELLED[1:]}; the labelled anomalies are the same rows as notebook 06's.
+
+They join DAGMM's training set. Each batch's mixture is estimated from its normal rows; normal rows contribute E(z)
+to the loss as in DAGMM, and labelled anomalies either
+
+* **1/E(z)** (the seeds' form: unbounded, and rewarding negative energies), or
+* a **hinge** max(0, m + Ē_normal − E(z)) with m = `anomaly_margin` nats (bounded; it pushes anomalies a fixed margin
+  above the batch's normal energy and no further).
+
+Scored by energy under the mixture fitted on the training half's normal rows, top-ρ rule. The parameter values used
+are printed below.
+
+Writes `reports/tables/variants_modified_loss.csv`, `variants_modified_loss_runs.csv`,
+`variants_modified_loss_sweep.csv` and the figures `modified_loss_metrics.png`,
+`modified_loss_percentile_sweep.png`."""),
+    code(PARAMS + '''
+label_fraction: float = 0.2  # fraction of the training half's anomalies that are labelled (at least 5 rows)
+anomaly_margin: float = 5.0  # margin (nats) of the hinge form of the modified loss''', metadata={"tags": ["parameters"]}),
+    code(SETUP + '''
+print(f"label_fraction={label_fraction}  anomaly_margin={anomaly_margin}")'''),
+    dagmm_reference_cell(),
+    code('''methods = ["DAGMM modified loss", "DAGMM modified loss (hinge)"]
+frames, sweeps = [], []
+for name in names:
+    for method in methods:
+        df, sw = run_variant(name, runs, method, {**VARIANTS[method], "anomaly_margin": anomaly_margin},
+                             epochs=epoch_overrides.get(name), data_dir=data_dir or None, device=device,
+                             max_parallel=max_parallel, label_fraction=label_fraction)
+        frames.append(df)
+        sweeps.append(sw)'''),
+    md("## Results: ours beside DAGMM and the seeds' reported numbers"),
+    *results_cells("modified_loss", "methods"),
 ])
 
 # ---------------------------------------------------------------- 07
