@@ -161,6 +161,55 @@ def write_index(out: Path, log: dict) -> Path:
     return path
 
 
+def import_reports(src: Path, out: Path) -> list[dict]:
+    """Copy what a runner wrote into ``src`` (e.g. on a GPU machine) into ``out``.
+
+    Executed notebooks, HTML, tables and figures are copied (files equal to
+    the destination's are skipped); the notebooks' records join
+    ``out/run_log.json`` (each keeps its own commit and device) and
+    ``index.html`` is rewritten. Returns the imported records.
+    """
+    import shutil
+
+    src, out = Path(src), Path(out)
+    log_file = src / "run_log.json"
+    if not log_file.exists():
+        raise FileNotFoundError(f"{src} has no run_log.json: not a folder written by dagmm.runner")
+    imported = json.loads(log_file.read_text())
+    for f in sorted(src.rglob("*")):
+        rel = f.relative_to(src)
+        if not f.is_file() or rel.parts[0] not in ("executed", "html", "tables", "figures", "benchmarks"):
+            continue
+        dest = out / rel
+        if dest.exists() and dest.read_bytes() == f.read_bytes():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+    records = imported.get("notebooks", [])
+    for r in records:
+        r.setdefault("commit", imported.get("commit", "unknown"))
+        r.setdefault("device", imported.get("device", "unknown"))
+    log_path = out / "run_log.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else {**imported, "notebooks": []}
+    if log.get("profile") != imported.get("profile"):
+        raise ValueError(f"{src} holds a {imported.get('profile')!r} run, {out} a {log.get('profile')!r} one")
+    log["notebooks"] = merge_records(log_path, records, imported["profile"])
+    log_path.write_text(json.dumps(log, indent=2) + "\n")
+    write_index(out, log)
+    return records
+
+
+def _update_readme() -> None:
+    """The README's headline block from notebook 07's ``summary.csv`` (``table2_dagmm.csv`` before 07 has run)."""
+    from .reporting import update_readme
+
+    table = paths.TABLES / "summary.csv"
+    if not table.exists():
+        table = paths.TABLES / "table2_dagmm.csv"
+    if update_readme(paths.ROOT / "README.md", table):
+        print(f"README.md: results table updated from reports/tables/{table.name}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full", choices=["full", "smoke"])
@@ -168,7 +217,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="output folder (default: reports/ or reports/smoke/)")
     ap.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                     help="extra papermill parameter for every notebook (value parsed as JSON when possible)")
+    ap.add_argument("--import", dest="imports", nargs="+", metavar="DIR",
+                    help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
+                         "into the output folder and merge their run-log entries")
     args = ap.parse_args(argv)
+    if args.imports:
+        out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
+        for src in args.imports:
+            for r in import_reports(Path(src), out):
+                print(f"imported {r['notebook']} ({r['status']}, {r.get('device')}, {str(r.get('commit'))[:12]})")
+        if args.profile == "full" and out == paths.REPORTS:
+            _update_readme()
+        return 0
     nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     params = {"profile": args.profile}
@@ -195,10 +255,7 @@ def main(argv=None) -> int:
     (out / "run_log.json").write_text(json.dumps(log, indent=2) + "\n")
     write_index(out, log)
     if args.profile == "full" and out == paths.REPORTS:
-        from .reporting import update_readme
-
-        if update_readme(paths.ROOT / "README.md", paths.TABLES / "table2_dagmm.csv"):
-            print("README.md: results table updated from reports/tables/table2_dagmm.csv")
+        _update_readme()
     failed = [r for r in log["notebooks"] if r["status"] != "ok"]
     for r in failed:
         print(f"FAILED: {r['notebook']} at {r['where']} (executed copy: {out / r['executed']})", file=sys.stderr)

@@ -1,0 +1,72 @@
+"""The runner's bookkeeping: importing reports from another machine, the README's headline block."""
+import json
+
+import pandas as pd
+import pytest
+
+from dagmm import runner
+from dagmm.reporting import README_END, README_START, update_readme
+
+
+def _log(notebooks, profile="full", commit="abc", device="cuda: X"):
+    return dict(profile=profile, commit=commit, device=device, versions={"torch": "2"}, finished="now", wall_s=1.0,
+                notebooks=[dict(notebook=n, status="ok", where="", wall_s=1.0, executed=f"executed/{n}",
+                                html=f"html/{n}.html") for n in notebooks])
+
+
+def test_import_copies_reports_and_merges_the_run_log(tmp_path):
+    src, out = tmp_path / "remote", tmp_path / "reports"
+    (src / "tables").mkdir(parents=True)
+    (src / "tables" / "variants_x.csv").write_text("a\n1\n")
+    (src / "tables" / "table2_dagmm.csv").write_text("same\n")  # a copy the remote run only read
+    (src / "executed").mkdir()
+    (src / "executed" / "04.ipynb").write_text("{}")
+    (src / "run_log.json").write_text(json.dumps(_log(["notebooks/04.ipynb"], commit="remote", device="cuda: H100")))
+    (out / "tables").mkdir(parents=True)
+    (out / "tables" / "table2_dagmm.csv").write_text("same\n")
+    (out / "tables" / "keep.csv").write_text("b\n2\n")
+    (out / "run_log.json").write_text(json.dumps(_log(["notebooks/01.ipynb", "notebooks/04.ipynb"], device="cpu")))
+
+    runner.main(["--import", str(src), "--out", str(out)])
+
+    assert (out / "tables" / "variants_x.csv").read_text() == "a\n1\n"
+    assert (out / "tables" / "keep.csv").exists()  # nothing already there is lost
+    assert (out / "executed" / "04.ipynb").exists()
+    log = json.loads((out / "run_log.json").read_text())
+    by_name = {r["notebook"]: r for r in log["notebooks"]}
+    assert sorted(by_name) == ["notebooks/01.ipynb", "notebooks/04.ipynb"]
+    assert by_name["notebooks/04.ipynb"]["device"] == "cuda: H100"  # the imported entry replaces the old one
+    assert by_name["notebooks/04.ipynb"]["commit"] == "remote"
+    assert by_name["notebooks/01.ipynb"]["device"] == "cpu"
+    assert "variants_x.csv" in (out / "index.html").read_text()
+
+
+def test_import_refuses_a_folder_without_a_run_log_and_a_profile_mismatch(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run_log.json"):
+        runner.import_reports(tmp_path, tmp_path / "out")
+    src, out = tmp_path / "a", tmp_path / "b"
+    src.mkdir(), out.mkdir()
+    (src / "run_log.json").write_text(json.dumps(_log(["n.ipynb"], profile="smoke")))
+    (out / "run_log.json").write_text(json.dumps(_log(["m.ipynb"], profile="full")))
+    with pytest.raises(ValueError, match="smoke"):
+        runner.import_reports(src, out)
+
+
+def test_readme_block_from_the_summary_names_verdicts_and_its_source(tmp_path):
+    row = dict(dataset="thyroid", n_runs=20, n_failed=1, **{f"{m}_{s}": 0.5 for m in ("precision", "recall", "f1", "auroc", "auprc") for s in ("mean", "std")})
+    summary = pd.DataFrame([
+        {**row, "method": "DAGMM", "reported_source": "zong2018_iclr", "reported_f1": 0.4782},
+        {**row, "method": "DAGMM-VAE", "diff_f1_vs_dagmm": -0.06, "p_holm_f1_vs_dagmm": 0.01, "verdict_f1": "worse",
+         "diff_auroc_vs_dagmm": 0.0, "p_holm_auroc_vs_dagmm": 1.0, "verdict_auroc": "no significant difference"},
+    ])
+    csv = tmp_path / "summary.csv"
+    summary.to_csv(csv, index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START} (old) -->\nold table\n{README_END}\noutro\n")
+    assert update_readme(readme, csv)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "from reports/tables/summary.csv" in text
+    assert "| thyroid | DAGMM-VAE | 20 (1) |" in text and "-0.060 (worse, p=0.01)" in text
+    assert "0.4782 (paper)" in text
+    assert not update_readme(readme, csv)  # unchanged the second time
