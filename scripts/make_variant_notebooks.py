@@ -310,14 +310,15 @@ display(reporting.format_mean_std(summary)[cols].set_index(["dataset", "method"]
     md("## Which variants beat DAGMM (generated from the tests above)"),
     code('''lines = []
 for name, d in summary.groupby("dataset", sort=False):
-    parts = []
-    for label, verdict in (("better than DAGMM on F1", "better"), ("worse than DAGMM on F1", "worse"),
-                           ("no significant difference from DAGMM on F1", "no significant difference"),
-                           ("not tested", "not tested (fewer than 5 paired runs)")):
-        ms = d[d.verdict_f1 == verdict].method.tolist()
-        if ms:
-            parts.append(f"{label}: " + ", ".join(ms))
-    lines.append(f"* **{name}** (Holm-adjusted p < {alpha}): " + "; ".join(parts))
+    for metric, label in (("f1", "F1"), ("auroc", "AUROC")):
+        parts = []
+        for word, verdict in (("better than DAGMM", "better"), ("worse than DAGMM", "worse"),
+                              ("no significant difference from DAGMM", "no significant difference"),
+                              ("not tested", "not tested (fewer than 5 paired runs)")):
+            ms = d[d[f"verdict_{metric}"] == verdict].method.tolist()
+            if ms:
+                parts.append(f"{word}: " + ", ".join(ms))
+        lines.append(f"* **{name}**, {label} (Holm-adjusted p < {alpha}): " + "; ".join(parts))
 pub = reporting.load_published()
 paper_dagmm = pub[(pub.source == "zong2018_iclr") & (pub.method == "DAGMM")].set_index("dataset").f1
 contra = summary[summary.reported_f1.notna() & (summary.method != "DAGMM") & summary.reported_source.str.startswith("seed")]
