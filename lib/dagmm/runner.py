@@ -221,8 +221,8 @@ def main(argv=None) -> int:
                     help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
                          "into the output folder and merge their run-log entries")
     args = ap.parse_args(argv)
+    out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     if args.imports:
-        out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
         for src in args.imports:
             for r in import_reports(Path(src), out):
                 print(f"imported {r['notebook']} ({r['status']}, {r.get('device')}, {str(r.get('commit'))[:12]})")
@@ -230,7 +230,6 @@ def main(argv=None) -> int:
             _update_readme()
         return 0
     nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
-    out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     params = {"profile": args.profile}
     if args.out:
         params["reports_dir"] = str(out)
