@@ -318,7 +318,8 @@ for name, d in summary.groupby("dataset", sort=False):
             ms = d[d[f"verdict_{metric}"] == verdict].method.tolist()
             if ms:
                 parts.append(f"{word}: " + ", ".join(ms))
-        lines.append(f"* **{name}**, {label} (Holm-adjusted p < {alpha}): " + "; ".join(parts))
+        lines.append(f"* **{name}**, {label} (Holm-adjusted p < {alpha}): "
+                     + ("; ".join(parts) or "not compared (no DAGMM runs from notebook 01 for this dataset)"))
 pub = reporting.load_published()
 paper_dagmm = pub[(pub.source == "zong2018_iclr") & (pub.method == "DAGMM")].set_index("dataset").f1
 contra = summary[summary.reported_f1.notna() & (summary.method != "DAGMM") & summary.reported_source.str.startswith("seed")]

@@ -78,9 +78,10 @@ def paired_tests(runs: pd.DataFrame, reference: str = "DAGMM", metrics=("f1", "a
                 rows.append(dict(dataset=dataset, method=method, metric=metric, n_pairs=len(seeds),
                                  mean=a.mean() if len(a) else np.nan, reference_mean=b.mean() if len(b) else np.nan,
                                  median_diff=float(np.median(diff)) if len(diff) else np.nan, direction=direction, p_value=p))
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["dataset", "method", "metric", "n_pairs", "mean", "reference_mean", "median_diff",
+                                      "direction", "p_value"])  # the columns even with no pairs (no reference runs)
+    out["p_holm"] = np.nan
     if len(out):
-        out["p_holm"] = np.nan
         for metric, idx in out.groupby("metric").groups.items():
             out.loc[idx, "p_holm"] = holm(out.loc[idx, "p_value"].to_numpy())
     return out
