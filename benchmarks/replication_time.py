@@ -29,6 +29,7 @@ from dagmm import DAGMM, paths
 from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits, run_dagmm
+from dagmm.reporting import pipe_table
 from dagmm.training import describe_device, resolve_device
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
@@ -95,9 +96,7 @@ def main(argv=None) -> int:
         f"extrapolated from {', '.join(f'{k} {v}' for k, v in MEASURE_EPOCHS.items())} and three times as many epochs "
         f"(linear in epochs); sequential runs: {args.sequential_runs} timed one after another, scaled to {args.runs}.",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
-        *("| " + " | ".join("" if pd.isna(v) else str(v) for v in r) + " |" for r in table[cols].itertuples(index=False)),
+        *pipe_table(table[cols]),
         "",
         "Totals, minutes: " + ", ".join(f"{k.replace('_s_', ' ')} {v:.1f}" for k, v in total.items()),
         "",

@@ -24,6 +24,7 @@ from dagmm.baselines import suite
 from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits
+from dagmm.reporting import pipe_table
 from dagmm.training import describe_device
 
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
@@ -54,12 +55,6 @@ def time_group(name, X, y, splits, methods, epochs, device) -> tuple[float, floa
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def markdown(df: pd.DataFrame) -> list[str]:
-    """A pipe table (no tabulate dependency)."""
-    cells = lambda r: "| " + " | ".join("" if pd.isna(v) else str(v) for v in r) + " |"  # noqa: E731
-    return [cells(df.columns), "|" + "---|" * len(df.columns), *(cells(r) for r in df.itertuples(index=False))]
-
-
 COLUMNS = ["dataset", "methods", "n_runs", "epochs_measured", "epochs_full", "wall_E", "wall_3E", "cpu_E", "cpu_3E",
            "wall_measured", "cpu_measured", "wall_full_estimate", "cpu_full_estimate"]
 
@@ -74,7 +69,7 @@ def write_markdown(table: pd.DataFrame, path: Path) -> None:
           "`wall_*`: elapsed seconds on a CPU shared with other jobs; `cpu_*`: CPU seconds of the process (what the",
           "same work costs one core of an otherwise idle machine; Isolation Forest uses every core, so its CPU time sums them).",
           "Estimates are in seconds for all runs under the full profile.", "",
-          *markdown(table[[c for c in COLUMNS if c in table]]), "",
+          *pipe_table(table[[c for c in COLUMNS if c in table]]), "",
           "Total per dataset over the groups measured, minutes (wall / CPU): " +
           ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()), ""]
     path.write_text("\n".join(md))

@@ -70,3 +70,10 @@ def test_readme_block_from_the_summary_names_verdicts_and_its_source(tmp_path):
     assert "| thyroid | DAGMM-VAE | 20 (1) |" in text and "-0.060 (worse, p=0.01)" in text
     assert "0.4782 (paper)" in text
     assert not update_readme(readme, csv)  # unchanged the second time
+
+
+def test_pipe_table_leaves_missing_values_empty():
+    from dagmm.reporting import pipe_table
+
+    lines = pipe_table(pd.DataFrame({"a": [1.5, None], "b": ["x", "y"]}))
+    assert lines == ["| a | b |", "|---|---|", "| 1.5 | x |", "|  | y |"]

@@ -10,7 +10,7 @@ import pandas as pd
 from . import paths
 from .protocol import METRICS
 
-__all__ = ["load_published", "with_paper", "format_mean_std", "save_table", "save_figure"]
+__all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure"]
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -38,6 +38,12 @@ def format_mean_std(table: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd
             for mu, sd in zip(table[f"{m}_mean"], table[f"{m}_std"])
         ]
     return out
+
+
+def pipe_table(df: pd.DataFrame) -> list[str]:
+    """The lines of a Markdown pipe table of ``df`` (values as ``str``, missing ones empty)."""
+    cells = lambda r: "| " + " | ".join("" if pd.isna(v) else str(v) for v in r) + " |"  # noqa: E731
+    return [cells(df.columns), "|" + "---|" * len(df.columns), *(cells(r) for r in df.itertuples(index=False))]
 
 
 def _atomic(path: Path, write) -> Path:
