@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import check_get_params_invariance, check_no
 
 from dagmm.baselines import DCN, DSEBM, ECOD, DAGMMVariant, DeepSVDD, SklearnDetector
 from dagmm.baselines.ablations import VariantModule
-from dagmm.baselines.suite import contaminated_split, make_estimator, run_methods
+from dagmm.baselines.suite import contaminated_split, make_estimator, profile_splits, run_levels, run_methods
 from dagmm.mixture import GaussianMixture
 from dagmm.protocol import make_split
 
@@ -261,3 +261,27 @@ def test_suite_runs_shared_groups_on_real_data(real_data_dir):
     # a shared run equals the method's own estimator
     est = make_estimator("PAE", "thyroid", profile="smoke", device="cpu", random_state=0).fit(X[splits[0].train_idx])
     assert roc_auc_score(y[splits[0].test_idx], est.energy(X[splits[0].test_idx])) == pytest.approx(df.auroc.iloc[0], abs=1e-9)
+
+
+def test_levels_trained_together_equal_levels_run_one_after_another(real_data_dir):
+    """Table 3 trains the runs of every contamination level as one batched model;
+    each run must score exactly as when its level is run alone."""
+    from dagmm.datasets import load_base
+
+    X, y = load_base("thyroid", real_data_dir)
+    levels, methods = (0.005, 0.02), ["DAGMM", "DCN", "OC-SVM"]
+    together = run_levels("thyroid", X, y, levels, 2, methods, profile="smoke", device="cpu", verbose=False)
+    assert len(together) == len(levels) * 2 * len(methods)
+    for c in levels:
+        alone = run_methods("thyroid", X, y, profile_splits("thyroid", y, 2, "smoke", c=c), methods, profile="smoke",
+                            device="cpu", verbose=False)
+        got = together[together.c == c].set_index(["method", "run"]).sort_index()
+        ref = alone.set_index(["method", "run"]).sort_index()
+        assert got.index.equals(ref.index)
+        for col in ("seed", "precision", "recall", "f1", "auroc", "auprc"):
+            np.testing.assert_allclose(got[col].to_numpy(float), ref[col].to_numpy(float), rtol=0, atol=1e-6, err_msg=f"{c} {col}")
+    # the contaminated levels really differ (the test would pass trivially otherwise)
+    a, b = (together[(together.c == c) & (together.method == "DAGMM")].auroc.to_numpy() for c in levels)
+    assert not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="levels"):
+        run_levels("thyroid", X, y, [], 2, methods, profile="smoke", device="cpu", verbose=False)

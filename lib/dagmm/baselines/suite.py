@@ -41,7 +41,7 @@ from .dsebm import DSEBM
 
 __all__ = [
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
-    "run_methods", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
+    "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
     "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
 
@@ -254,6 +254,44 @@ def run_methods(
     per_run = pd.concat(frames, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
+
+
+def run_levels(
+    dataset: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    levels: Sequence[float],
+    n_runs: int,
+    methods: Sequence[str] = CONTAMINATION_METHODS,
+    *,
+    profile: str = "full",
+    max_parallel: int | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """Table 3's runs: every method at every contamination level, the levels' runs trained together.
+
+    The runs of all levels (``len(levels) * runs`` of them, seeds ``0..runs-1``
+    at each level, :func:`profile_splits`) go to :func:`run_methods` as one
+    list, so a torch method trains them as one batched model (``max_parallel``
+    at a time; ``None``: all at once) instead of one level after another. Each
+    run's result is what it gives alone: runs trained together are independent
+    (same initialisation, shuffling and dropout streams as alone).
+
+    Returns
+    -------
+    per_run : DataFrame, :func:`run_methods`'s columns with ``c`` after ``method``;
+        ``run`` counts within a level (``0..runs-1``).
+    """
+    cs = [float(c) for c in levels]
+    if not cs:
+        raise ValueError("levels must name at least one contamination level")
+    runs = profile_runs(profile, n_runs)
+    splits = [s for c in cs for s in profile_splits(dataset, y, n_runs, profile, c=c)]
+    df = run_methods(dataset, X, y, splits, methods, profile=profile, max_parallel=max_parallel, **kwargs)
+    level = df["run"].to_numpy() // runs
+    df.insert(2, "c", np.asarray(cs)[level])
+    df["run"] = df["run"] % runs
+    return df.sort_values(["c"], kind="stable").reset_index(drop=True)
 
 
 def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs) -> pd.DataFrame:
