@@ -153,3 +153,33 @@ def test_checkpoint_evaluation_equals_a_shorter_training():
     fit_runs(est.set_params(epochs=6), X, idx, [0, 1], checkpoints=(3,), on_checkpoint=grab)
     short, _, Xs = fit_runs(est.set_params(epochs=3), X, idx, [0, 1])
     np.testing.assert_array_equal(seen[3], compute_energy(short, Xs, idx))
+
+
+def test_reconstruction_error_at_a_checkpoint_equals_a_shorter_training(real_data_dir):
+    """notebook 01e reads both scores off one long training; each must equal what a
+    training of the checkpoint's length gives, and the findings must pair them by seed."""
+    from sklearn.metrics import roc_auc_score
+
+    from dagmm.datasets import load_base
+    from dagmm.protocol import make_splits
+    from dagmm.study import energy_vs_recon_findings, epochs_investigation
+
+    per_run = epochs_investigation("thyroid", 5, (2, 3), variants={"DAGMM": {}, "DAGMM (z-score)": {"preprocessing": "zscore"}},
+                                   scores=("energy", "recon"), data_dir=real_data_dir, device="cpu", verbose=False)
+    assert len(per_run) == 2 * 2 * 2 * 5
+    X, y = load_base("thyroid", real_data_dir)
+    s = make_splits("thyroid", y, [1])[0]
+    for scoring, kind in (("recon", "recon"), ("energy", "energy")):
+        est = DAGMM.from_paper("thyroid", epochs=2, scoring=scoring, device="cpu", random_state=1).fit(X[s.train_idx])
+        want = roc_auc_score(y[s.test_idx], est.anomaly_score(X[s.test_idx]))
+        got = per_run[(per_run.variant == "DAGMM") & (per_run.score == kind) & (per_run.epochs == 2) & (per_run.seed == 1)]
+        assert got.auroc.item() == pytest.approx(want, abs=1e-9)
+    table, text = energy_vs_recon_findings(per_run, paper_f1=0.478)
+    assert set(table.compared) == {"reconstruction error", "energy"} and (table.n_pairs == 5).all()
+    row = table[(table.variant == "DAGMM") & (table.compared == "reconstruction error") & (table.metric == "auroc")].iloc[0]
+    last = per_run[(per_run.epochs == 3) & (per_run.variant == "DAGMM")]
+    assert row.compared_mean == pytest.approx(last[last.score == "recon"].auroc.mean())
+    assert row.against_mean == pytest.approx(last[last.score == "energy"].auroc.mean())
+    assert "**DAGMM (z-score)**" in text and "0.478" in text
+    with pytest.raises(ValueError, match="scores"):
+        epochs_investigation("thyroid", 2, (1,), scores=("likelihood",), data_dir=real_data_dir, device="cpu")

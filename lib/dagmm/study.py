@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ from .datasets import load_base
 from .estimator import DAGMM
 from .protocol import make_splits, run_dagmm, run_estimator
 
-__all__ = ["PROFILES", "profile_settings", "replicate_dataset", "SCALINGS", "scaling_investigation", "epochs_investigation"]
+__all__ = ["PROFILES", "profile_settings", "replicate_dataset", "SCALINGS", "scaling_investigation", "epochs_investigation",
+           "VARIANTS", "energy_vs_recon_findings"]
 
 # "full": the paper's settings. "smoke": a fast pass through every code path.
 PROFILES = {
@@ -147,45 +149,138 @@ def epochs_investigation(
     n_runs: int,
     checkpoints=(10, 20, 50, 100, 200),
     *,
+    variants: dict[str, dict] | None = None,
+    scores: Sequence[str] = ("energy",),
     data_dir=None,
     device: str = "auto",
     max_parallel: int | None = None,
     verbose: bool = True,
 ) -> pd.DataFrame:
-    """DAGMM (paper setting) evaluated after several numbers of epochs of the same training.
+    """DAGMM evaluated after several numbers of epochs of the same training.
 
-    One training of ``max(checkpoints)`` epochs per run; after each
-    checkpoint epoch the scoring mixture is fitted on the training rows and
-    the test half is scored, exactly as at the end of a training of that
+    One training of ``max(checkpoints)`` epochs per run and variant; after
+    each checkpoint epoch the scoring mixture is fitted on the training rows
+    and the test half is scored, exactly as at the end of a training of that
     length (the optimiser state and data order are those of the one long
-    training). Returns a per-run frame whose ``method`` is ``"DAGMM, <e> epochs"``.
+    training).
+
+    Parameters
+    ----------
+    variants : {label: overrides of the paper setting}, default ``{"DAGMM": {}}``
+        Each is trained separately, with the same seeds and splits.
+    scores : kinds of :func:`dagmm.training.compute_scores` to evaluate,
+        ``"energy"`` (DAGMM's score) and/or ``"recon"`` (the autoencoder's
+        squared reconstruction error, read off the same networks).
+
+    Returns
+    -------
+    per_run : DataFrame, one row per variant, score, checkpoint and run, with
+        columns ``variant``, ``score`` and ``epochs`` besides the metrics;
+        ``method`` reads ``"<variant>, <e> epochs"`` for the energy and
+        ``"<variant> (reconstruction error), <e> epochs"`` for ``"recon"``.
     """
     from .estimator import fit_runs
     from .protocol import evaluate_scores
-    from .training import compute_energy, estimate_mixture
+    from .training import compute_scores, estimate_mixture
 
+    variants = {"DAGMM": {}} if variants is None else dict(variants)
+    bad = [k for k in scores if k not in ("energy", "recon")]
+    if bad or not scores:
+        raise ValueError(f"scores must be a non-empty subset of ('energy', 'recon'), got {tuple(scores)}")
     X, y = load_base(name, data_dir)
     splits = make_splits(name, y, range(n_runs))
     rho = paper_setting(name)["contamination"]
-    est = DAGMM.from_paper(name, device=device, epochs=max(checkpoints))
     rows = []
     chunk = max_parallel or n_runs
-    for start in range(0, n_runs, chunk):
-        part = splits[start : start + chunk]
-        test_idx = np.stack([s.test_idx for s in part])
-        t0 = time.perf_counter()
+    for label, overrides in variants.items():
+        est = DAGMM.from_paper(name, **{**overrides, "device": device, "epochs": max(checkpoints)})
+        for start in range(0, n_runs, chunk):
+            part = splits[start : start + chunk]
+            test_idx = np.stack([s.test_idx for s in part])
+            t0 = time.perf_counter()
 
-        def evaluate(module, epoch, Xt, train_idx):
-            estimate_mixture(module, Xt, train_idx)
-            energy = compute_energy(module, Xt, test_idx)
-            for j, s in enumerate(part):
-                m = evaluate_scores(y[s.test_idx], energy[j], rho)
-                rows.append(dict(dataset=name, method=f"DAGMM, {epoch} epochs", run=start + j, seed=s.seed, **m,
-                                 epochs=epoch, seconds=time.perf_counter() - t0))
-            if verbose:
-                f1 = [r["f1"] for r in rows[-len(part):]]
-                print(f"{name:>11} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f} ± {np.std(f1, ddof=1) if len(f1) > 1 else 0:.4f}", flush=True)
+            def evaluate(module, epoch, Xt, train_idx):
+                estimate_mixture(module, Xt, train_idx)
+                for kind in scores:
+                    values = compute_scores(module, Xt, test_idx, kind=kind)
+                    method = f"{label}{'' if kind == 'energy' else ' (reconstruction error)'}, {epoch} epochs"
+                    for j, s in enumerate(part):
+                        m = evaluate_scores(y[s.test_idx], values[j], rho)
+                        rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, variant=label,
+                                         score=kind, epochs=epoch, seconds=time.perf_counter() - t0))
+                    if verbose:
+                        f1 = [r["f1"] for r in rows[-len(part):]]
+                        auc = [r["auroc"] for r in rows[-len(part):]]
+                        print(f"{name:>11} | {label:<16} | {kind:<6} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f} ± "
+                              f"{np.std(f1, ddof=1) if len(f1) > 1 else 0:.4f} | AUROC {np.mean(auc):.4f}", flush=True)
 
-        fit_runs(est, X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
-                 checkpoints=checkpoints, on_checkpoint=evaluate)
+            fit_runs(est, X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
+                     checkpoints=checkpoints, on_checkpoint=evaluate)
     return pd.DataFrame(rows)
+
+
+# Variants of DAGMM's paper setting compared in notebook 01e (overrides of the setting).
+VARIANTS: dict[str, dict] = {
+    "DAGMM": {},
+    "DAGMM (no covariance penalty)": {"lambda_cov": 0.0},
+    "DAGMM (z-score)": {"preprocessing": "zscore"},
+}
+
+
+def energy_vs_recon_findings(per_run: pd.DataFrame, paper_f1: float | None = None,
+                             reference: str = "DAGMM") -> tuple[pd.DataFrame, str]:
+    """Energy against reconstruction error at the longest training, paired by seed.
+
+    ``per_run`` is :func:`epochs_investigation`'s output with both scores.
+    Two kinds of comparison, each a Wilcoxon signed-rank test over the seeds,
+    Holm-adjusted over all rows of the same metric:
+
+    * within each variant, the reconstruction error against the energy;
+    * each other variant's energy against the ``reference`` variant's energy.
+
+    Returns
+    -------
+    table : DataFrame, one row per comparison and metric (``variant``,
+        ``compared``, ``against``, the two means, the median per-seed
+        difference, ``p_value``, ``p_holm``, ``verdict`` for ``compared``)
+    text : Markdown sentences stating it
+    """
+    from .summary import holm, paired_tests, verdict
+
+    last = per_run[per_run.epochs == per_run.epochs.max()]
+    label = {"energy": "energy", "recon": "reconstruction error"}
+    parts = []
+    for variant, d in last.groupby("variant", sort=False):
+        t = paired_tests(d.assign(method=d.score.map(label)), reference="energy")
+        parts.append(t.assign(variant=variant, compared="reconstruction error", against="energy"))
+    energy = last[last.score == "energy"]
+    if reference in set(energy.variant) and energy.variant.nunique() > 1:
+        t = paired_tests(energy.assign(method=energy.variant), reference=reference)
+        parts.append(t.assign(variant=t.method, compared="energy", against=f"{reference}, energy"))
+    tests = pd.concat(parts, ignore_index=True)
+    for _, idx in tests.groupby("metric").groups.items():
+        tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p_value"].to_numpy())
+    tests["verdict"] = [verdict(r.direction, r.p_holm, n_pairs=r.n_pairs) for r in tests.itertuples()]
+    table = tests.rename(columns={"mean": "compared_mean", "reference_mean": "against_mean"})[
+        ["dataset", "variant", "compared", "against", "metric", "n_pairs", "compared_mean", "against_mean",
+         "median_diff", "p_value", "p_holm", "verdict"]].reset_index(drop=True)
+
+    def said(r):
+        return r.verdict + (f" (Holm p = {r.p_holm:.2g})" if np.isfinite(r.p_holm) else "")
+
+    epochs = int(last.epochs.max())
+    lines = []
+    for variant, t in table.groupby("variant", sort=False):
+        own = t[t.compared == "reconstruction error"].set_index("metric")
+        f1, auc = own.loc["f1"], own.loc["auroc"]
+        line = (f"* **{variant}**, after {epochs} epochs ({int(f1.n_pairs)} paired runs): energy F1 {f1.against_mean:.3f}, "
+                f"AUROC {auc.against_mean:.3f}; reconstruction error F1 {f1.compared_mean:.3f}, AUROC {auc.compared_mean:.3f}. "
+                f"The reconstruction error against the energy: F1 {said(f1)}, AUROC {said(auc)}.")
+        vs = t[t.compared == "energy"].set_index("metric")
+        if len(vs):
+            line += f" Its energy against {reference}'s: F1 {said(vs.loc['f1'])}, AUROC {said(vs.loc['auroc'])}."
+        if paper_f1 is not None:
+            line += (f" The paper's DAGMM F1 is {paper_f1:.3f} (energy {f1.against_mean - paper_f1:+.3f}, "
+                     f"reconstruction error {f1.compared_mean - paper_f1:+.3f}).")
+        lines.append(line)
+    return table, "\n".join(lines)
