@@ -7,7 +7,7 @@ matplotlib.use("Agg")  # headless: notebooks run under papermill
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["set_style", "energy_histograms", "latent_scatter", "loss_curves", "metric_bars", "sweep_curves", "verdict_heatmap",
+__all__ = ["set_style", "energy_histograms", "latent_scatter", "loss_curves", "training_length", "metric_bars", "sweep_curves", "verdict_heatmap",
            "image_pairs", "ranked_images", "roc_curves", "threshold_histograms"]
 
 LABEL_COLORS = {0: "#4C72B0", 1: "#DD8452"}
@@ -82,6 +82,47 @@ def loss_curves(losses: dict[str, np.ndarray]):
         ax.set_xscale("log")
     axes[0, 0].set_ylabel("training loss")
     fig.tight_layout()
+    return fig
+
+
+def training_length(per_run, paper_f1: float | None = None, title: str = ""):
+    """F1 and AUROC against the epochs of training (mean ± std over runs, log x axis).
+
+    ``per_run``: :func:`dagmm.study.epochs_investigation`'s output; one colour per
+    variant, solid for the energy, dashed for the reconstruction error; the
+    individual runs of the energy as grey dots. ``paper_f1`` draws the
+    paper's F1 as a dotted line.
+    """
+    variants = list(dict.fromkeys(per_run["variant"]))
+    colors = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("f1", "auroc")):
+        for (variant, score), d in per_run.groupby(["variant", "score"], sort=False):
+            energy = score == "energy"
+            g = d.groupby("epochs")[metric]
+            if energy:
+                ax.plot(d["epochs"], d[metric], ".", color="0.65", ms=3, zorder=1)
+            ax.errorbar(g.mean().index, g.mean(), yerr=g.std(ddof=1).fillna(0), marker="o" if energy else "s",
+                        ls="-" if energy else "--", color=colors[variant], capsize=3, zorder=2,
+                        label=f"{variant}, {'energy' if energy else 'reconstruction error'}")
+        if metric == "f1" and paper_f1 is not None:
+            ax.axhline(paper_f1, ls=":", color="k", lw=1, label=f"paper, DAGMM ({paper_f1:.3f})")
+        ax.set_xscale("log")
+        ticks = sorted(per_run["epochs"].unique())
+        ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("epochs of training")
+        ax.set_ylabel("F1 (top-ρ rule)" if metric == "f1" else "AUROC")
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 + 0.045 * ((len(labels) - 1) // 3), 1, 1))
     return fig
 
 

@@ -13,7 +13,7 @@ from .estimator import DAGMM
 from .protocol import make_splits, run_dagmm, run_estimator
 
 __all__ = ["PROFILES", "profile_settings", "replicate_dataset", "SCALINGS", "scaling_investigation", "epochs_investigation",
-           "VARIANTS", "energy_vs_recon_findings"]
+           "VARIANTS", "energy_vs_recon_findings", "training_length_lines"]
 
 # "full": the paper's settings. "smoke": a fast pass through every code path.
 PROFILES = {
@@ -284,3 +284,21 @@ def energy_vs_recon_findings(per_run: pd.DataFrame, paper_f1: float | None = Non
                      f"reconstruction error {f1.compared_mean - paper_f1:+.3f}).")
         lines.append(line)
     return table, "\n".join(lines)
+
+
+def training_length_lines(per_run: pd.DataFrame, paper_f1: float | None = None, paper_epochs: int | None = None) -> str:
+    """Markdown sentences: each variant's and score's mean F1 after the first
+    checkpoint, at its highest, and after the last (``per_run`` from
+    :func:`epochs_investigation`); the paper's F1 beside them when given."""
+    lines = []
+    for (variant, score), d in per_run.groupby(["variant", "score"], sort=False):
+        g = d.groupby("epochs").f1
+        mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
+        first, best, last = mean.index[0], mean.idxmax(), mean.index[-1]
+        what = "energy" if score == "energy" else "reconstruction error"
+        lines.append(f"* **{variant}, {what}**: F1 {mean[first]:.3f} ± {std[first]:.3f} after {first} epochs, highest "
+                     f"{mean[best]:.3f} ± {std[best]:.3f} after {best}, {mean[last]:.3f} ± {std[last]:.3f} after {last} "
+                     f"({d.run.nunique()} runs).")
+    if paper_f1 is not None:
+        lines.append(f"* The paper reports DAGMM F1 {paper_f1:.3f}" + (f" after {paper_epochs} epochs." if paper_epochs else "."))
+    return "\n".join(lines)
