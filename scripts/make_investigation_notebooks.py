@@ -18,8 +18,9 @@ VARIANTS_TEXT = """* **DAGMM**: the paper's setting;
   min-max scaled with their range."""
 
 METHOD_TEXT = """Each variant is trained once per run for the longest length; after each checkpoint the scoring mixture is refitted
-on the training rows and the test half is scored, exactly as at the end of a training of that length (checked in the
-test suite on the CPU). Two scores are read off the same networks: DAGMM's **sample energy** (the paper's score: the
+on the training rows and the test half is scored as at the end of a training of that length (on the CPU exactly so,
+checked in the test suite; on a GPU the random streams split differently at a checkpoint, so the same in
+distribution, not draw for draw). Two scores are read off the same networks: DAGMM's **sample energy** (the paper's score: the
 negative log-likelihood of z = [z_c, relative Euclidean distance, cosine similarity] under the learned mixture) and
 the autoencoder's **reconstruction error** ‖x − x′‖² (what PAE and E2E-AE score by). Seeds (0..n−1) and splits are
 notebook 01's; no test label is used except to score, and nothing here picks a headline number: every checkpoint,
@@ -28,20 +29,19 @@ variant and score is shown."""
 NOTEBOOKS = {
     "01d_training_length": dict(
         title="01d · KDDCUP: DAGMM against the length of training, the covariance penalty and the scaling",
-        why="""In notebook 01, DAGMM with the paper's settings (200 epochs) scores below the paper's F1 0.937 on KDDCUP, and
-no better than the same networks untrained. A first check on 3 seeds found that 20-epoch runs scored *above* the
-200-epoch runs of the same seeds, and that the two min-max scalings (training rows, all rows) gave the same F1.
-This notebook measures the first directly, over 20 runs, and adds the two other suspects, for three variants
-trained with the same seeds and splits:""",
+        why="""Notebook 01 compares DAGMM with the paper's settings (200 epochs) to the paper's F1 on KDDCUP (its result is
+printed below, from `table2_dagmm.csv`). Three suspects for a gap are the length of training (F1 under the top-ρ
+rule can move along training), the covariance penalty and the input scaling. This notebook measures all three over
+20 runs, for three variants trained with the same seeds and splits:""",
         after="""Per-run F1 under the top-ρ rule moves along training, and the same seed can end differently on a CPU and a GPU
 (float-level differences grow over tens of thousands of steps), so read the spread, not one point.""",
         dataset="kddcup", checkpoints="10,20,50,100,200", stem="table2_dagmm_training_length", figure="01d_training_length",
         paper_epochs=200),
     "01e_energy_vs_reconstruction": dict(
         title="01e · Arrhythmia: DAGMM's energy against its own reconstruction error",
-        why="""In notebook 01, DAGMM with the paper's settings falls short of the paper on Arrhythmia (paper F1 0.498): it scores
-no better than the same networks untrained, and below Isolation Forest. This notebook asks where the signal goes,
-for three variants trained with the same seeds and splits:""",
+        why="""Notebook 01 compares DAGMM with the paper's settings to the paper's F1 on Arrhythmia, beside the same networks
+untrained and Isolation Forest (its result is printed below, from `table2_dagmm.csv`). This notebook asks where
+DAGMM's signal goes on this small, wide dataset, for three variants trained with the same seeds and splits:""",
         after="""Arrhythmia has 274 features (several nearly constant on the ~190 training rows) and the paper trains for 10,000
 epochs, so both the scaling and the length of training are suspects.""",
         dataset="arrhythmia", checkpoints="100,300,1000,3000,10000", stem="table2_dagmm_energy_vs_recon",
@@ -58,6 +58,7 @@ def cells_for(name: str, nb: dict) -> list:
 {VARIANTS_TEXT}
 
 {METHOD_TEXT}
+
 {nb['after']}
 
 Writes `reports/tables/{nb['stem']}.csv` (mean ± std per variant, score and checkpoint),
@@ -76,6 +77,7 @@ cpu_threads: int = 0  # torch threads on the CPU, 0 for the torch default""", me
         code(f"""import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
@@ -99,12 +101,26 @@ chosen = {{v.strip(): VARIANTS[v.strip()] for v in variants.split(",") if v.stri
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 published = reporting.load_published()
-paper = published[(published.source == "zong2018_iclr") & (published.method == "DAGMM") & (published.dataset == dataset)]
+paper = published[(published.source == "zong2018_iclr") & (published["table"] == "table2") & (published.method == "DAGMM")
+                  & (published.dataset == dataset)]
 paper_f1 = float(paper.f1.iloc[0]) if len(paper) else None
 plotting.set_style()
 print(f"profile={{profile}}  runs={{runs}}  dataset={{dataset}}  checkpoints={{stops}}  variants={{list(chosen)}}  "
       f"device={{describe_device(device)}}  (paper: {{paper_setting(dataset)['epochs']}} epochs)")
 t_start = time.perf_counter()"""),
+        md("""## Notebook 01's result on this dataset
+
+Read from notebook 01's `table2_dagmm.csv` in the same reports folder (the profile's), when it has been run."""),
+        code("""t2 = TABLES / "table2_dagmm.csv"
+if t2.exists():
+    rows = pd.read_csv(t2)
+    rows = rows[rows.dataset == dataset].set_index("method")
+    display(rows[["n_runs", "n_failed", "f1_mean", "f1_std", "auroc_mean", "auroc_std"]].round(4))
+    if "DAGMM" in rows.index and paper_f1 is not None:
+        print(f"DAGMM F1 {rows.f1_mean['DAGMM']:.3f} against the paper's {paper_f1:.3f} "
+              f"({rows.f1_mean['DAGMM'] - paper_f1:+.3f})")
+else:
+    print(f"{t2} does not exist yet: run notebook 01 with the same profile first for this context")"""),
         md("""## All runs"""),
         code(f"""per_run = epochs_investigation(dataset, runs, stops, variants=chosen, scores=("energy", "recon"),
                                data_dir=data_dir or None, device=device, max_parallel=max_parallel)

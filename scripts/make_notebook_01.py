@@ -115,6 +115,12 @@ for name in names:
         f"AUROC {d.auroc_mean:.3f}. Untrained control: F1 {u.f1_mean:.3f}, AUROC {u.auroc_mean:.3f} "
         f"(training changes F1 by {d.f1_mean - u.f1_mean:+.3f}). Isolation Forest: F1 {i.f1_mean:.3f}, AUROC {i.auroc_mean:.3f}.")
 display(Markdown("**What the table says (generated from the numbers above):**\\n\\n" + "\\n".join(lines)))"""),
+md("""**Where DAGMM falls short of the paper, and what was tried.** The sentences above say by how much. Two notebooks
+investigate the gaps, with the same seeds and splits, and report every variant they try (none of them feeds this
+table): notebook 01d (`01d_training_length`) on KDDCUP (F1 after 10 to 200 epochs of one training, without
+the covariance penalty, with z-scored inputs) and notebook 01e (`01e_energy_vs_reconstruction`) on
+Arrhythmia (the same variants, and DAGMM's energy against its own autoencoder's reconstruction error). The optional
+investigations below (covariance penalty, input scaling) rerun DAGMM inside this notebook when their parameters are set."""),
 md("""## Optional investigation: the covariance penalty (λ₂)
 
 The paper's objective adds λ₂·Σ 1/Σ_kjj. The cosine-similarity feature of a well-trained autoencoder has a tiny

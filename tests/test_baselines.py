@@ -283,5 +283,10 @@ def test_levels_trained_together_equal_levels_run_one_after_another(real_data_di
     # the contaminated levels really differ (the test would pass trivially otherwise)
     a, b = (together[(together.c == c) & (together.method == "DAGMM")].auroc.to_numpy() for c in levels)
     assert not np.array_equal(a, b)
+    # chunks of 3 runs straddle the two levels: still each run's own result
+    chunked = run_levels("thyroid", X, y, levels, 2, ["DAGMM"], profile="smoke", device="cpu", verbose=False, max_parallel=3)
+    ref = together[together.method == "DAGMM"].reset_index(drop=True)
+    np.testing.assert_allclose(chunked[["c", "run", "seed", "f1", "auroc"]].to_numpy(float),
+                               ref[["c", "run", "seed", "f1", "auroc"]].to_numpy(float), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="levels"):
         run_levels("thyroid", X, y, [], 2, methods, profile="smoke", device="cpu", verbose=False)

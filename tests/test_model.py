@@ -155,31 +155,68 @@ def test_checkpoint_evaluation_equals_a_shorter_training():
     np.testing.assert_array_equal(seen[3], compute_energy(short, Xs, idx))
 
 
-def test_reconstruction_error_at_a_checkpoint_equals_a_shorter_training(real_data_dir):
-    """notebook 01e reads both scores off one long training; each must equal what a
-    training of the checkpoint's length gives, and the findings must pair them by seed."""
+def test_every_variant_and_score_at_a_checkpoint_equals_a_shorter_training(real_data_dir):
+    """notebooks 01d/01e read both scores off one long training per variant; on the CPU each
+    checkpoint must equal a training of that length, also after an earlier checkpoint
+    has split the chunk of random draws (Thyroid draws ~35 epochs at once)."""
     from sklearn.metrics import roc_auc_score
 
     from dagmm.datasets import load_base
     from dagmm.protocol import make_splits
-    from dagmm.study import energy_vs_recon_findings, epochs_investigation
+    from dagmm.study import epochs_investigation
 
-    per_run = epochs_investigation("thyroid", 5, (2, 3), variants={"DAGMM": {}, "DAGMM (z-score)": {"preprocessing": "zscore"}},
-                                   scores=("energy", "recon"), data_dir=real_data_dir, device="cpu", verbose=False)
-    assert len(per_run) == 2 * 2 * 2 * 5
+    variants = {"DAGMM": {}, "DAGMM (z-score)": {"preprocessing": "zscore"}}
+    per_run = epochs_investigation("thyroid", 2, (2, 3), variants=variants, scores=("energy", "recon"),
+                                   data_dir=real_data_dir, device="cpu", verbose=False)
+    assert len(per_run) == 2 * 2 * 2 * 2
     X, y = load_base("thyroid", real_data_dir)
     s = make_splits("thyroid", y, [1])[0]
-    for scoring, kind in (("recon", "recon"), ("energy", "energy")):
-        est = DAGMM.from_paper("thyroid", epochs=2, scoring=scoring, device="cpu", random_state=1).fit(X[s.train_idx])
-        want = roc_auc_score(y[s.test_idx], est.anomaly_score(X[s.test_idx]))
-        got = per_run[(per_run.variant == "DAGMM") & (per_run.score == kind) & (per_run.epochs == 2) & (per_run.seed == 1)]
-        assert got.auroc.item() == pytest.approx(want, abs=1e-9)
-    table, text = energy_vs_recon_findings(per_run, paper_f1=0.478)
-    assert set(table.compared) == {"reconstruction error", "energy"} and (table.n_pairs == 5).all()
-    row = table[(table.variant == "DAGMM") & (table.compared == "reconstruction error") & (table.metric == "auroc")].iloc[0]
-    last = per_run[(per_run.epochs == 3) & (per_run.variant == "DAGMM")]
-    assert row.compared_mean == pytest.approx(last[last.score == "recon"].auroc.mean())
-    assert row.against_mean == pytest.approx(last[last.score == "energy"].auroc.mean())
-    assert "**DAGMM (z-score)**" in text and "0.478" in text
+    for variant, kw in variants.items():
+        for scoring, kind in (("recon", "recon"), ("energy", "energy")):
+            for epochs in (2, 3):
+                est = DAGMM.from_paper("thyroid", epochs=epochs, scoring=scoring, device="cpu", random_state=1, **kw)
+                est.fit(X[s.train_idx])
+                want = roc_auc_score(y[s.test_idx], est.anomaly_score(X[s.test_idx]))
+                got = per_run[(per_run.variant == variant) & (per_run.score == kind) & (per_run.epochs == epochs)
+                              & (per_run.seed == 1)]
+                assert got.auroc.item() == pytest.approx(want, abs=1e-9), (variant, kind, epochs)
     with pytest.raises(ValueError, match="scores"):
         epochs_investigation("thyroid", 2, (1,), scores=("likelihood",), data_dir=real_data_dir, device="cpu")
+    with pytest.raises(ValueError, match="sets itself"):
+        epochs_investigation("thyroid", 2, (1,), variants={"long": {"epochs": 5}}, data_dir=real_data_dir, device="cpu")
+
+
+def test_energy_vs_recon_findings_pair_by_seed():
+    """Synthetic runs in shuffled order: the tests must pair by seed, match scipy's Wilcoxon,
+    Holm-adjust within each metric and name the better score."""
+    import pandas as pd
+    from scipy.stats import wilcoxon
+
+    from dagmm.study import energy_vs_recon_findings
+    from dagmm.summary import holm
+
+    rng = np.random.default_rng(0)
+    seeds = np.arange(8)
+    rows = []
+    for variant, gain in (("DAGMM", 0.1), ("DAGMM (z-score)", 0.0)):
+        base = rng.uniform(0.3, 0.6, len(seeds))
+        for score in ("energy", "recon"):
+            for seed in seeds:
+                f1 = base[seed] + (gain * (1 + seed / 10) if score == "recon" else 0.0) + rng.normal(0, 1e-3)
+                rows.append(dict(dataset="arrhythmia", variant=variant, score=score, epochs=10, seed=int(seed),
+                                 run=int(seed), f1=f1, auroc=f1 + 0.3))
+    per_run = pd.DataFrame(rows).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    per_run = pd.concat([per_run, per_run.assign(epochs=5, f1=0.0, auroc=0.5)], ignore_index=True)  # not the last
+    table, text = energy_vs_recon_findings(per_run, paper_f1=0.498)
+    by_seed = per_run[per_run.epochs == 10].pivot_table(index=["variant", "seed"], columns="score", values="f1")
+    d = by_seed.loc["DAGMM"]
+    row = table[(table.variant == "DAGMM") & (table.compared == "reconstruction error") & (table.metric == "f1")].iloc[0]
+    assert row.p_value == pytest.approx(wilcoxon(d["recon"], d["energy"]).pvalue)
+    assert row.median_diff == pytest.approx(np.median(d["recon"] - d["energy"]))
+    assert row.verdict == "better" and row.direction == 1
+    f1_rows = table[table.metric == "f1"]
+    assert len(f1_rows) == 3  # two within-variant tests and one variant-against-reference test
+    np.testing.assert_allclose(f1_rows.p_holm, holm(f1_rows.p_value.to_numpy()))
+    assert "**DAGMM**" in text and "better" in text and "0.498" in text
+    with pytest.raises(ValueError, match="both scores"):
+        energy_vs_recon_findings(per_run[per_run.score == "energy"])

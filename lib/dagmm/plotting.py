@@ -88,23 +88,35 @@ def loss_curves(losses: dict[str, np.ndarray]):
 def training_length(per_run, paper_f1: float | None = None, title: str = ""):
     """F1 and AUROC against the epochs of training (mean ± std over runs, log x axis).
 
-    ``per_run``: :func:`dagmm.study.epochs_investigation`'s output; one colour per
-    variant, solid for the energy, dashed for the reconstruction error; the
-    individual runs of the energy as grey dots. ``paper_f1`` draws the
-    paper's F1 as a dotted line.
+    Parameters
+    ----------
+    per_run : DataFrame
+        :func:`dagmm.study.epochs_investigation`'s output: one colour per
+        variant, solid lines for the energy, dashed for the reconstruction
+        error, each run of the energy as a faint dot of its variant's colour;
+        variants are shifted slightly along x so their error bars do not hide
+        each other.
+    paper_f1 : float, optional
+        The paper's F1, drawn as a dotted line.
+    title : str
+
+    Returns
+    -------
+    matplotlib Figure
     """
     variants = list(dict.fromkeys(per_run["variant"]))
     colors = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    shift = {v: 1.04 ** (i - (len(variants) - 1) / 2) for i, v in enumerate(variants)}  # multiplicative: log axis
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("f1", "auroc")):
         for (variant, score), d in per_run.groupby(["variant", "score"], sort=False):
             energy = score == "energy"
             g = d.groupby("epochs")[metric]
             if energy:
-                ax.plot(d["epochs"], d[metric], ".", color="0.65", ms=3, zorder=1)
-            ax.errorbar(g.mean().index, g.mean(), yerr=g.std(ddof=1).fillna(0), marker="o" if energy else "s",
-                        ls="-" if energy else "--", color=colors[variant], capsize=3, zorder=2,
-                        label=f"{variant}, {'energy' if energy else 'reconstruction error'}")
+                ax.plot(d["epochs"] * shift[variant], d[metric], ".", color=colors[variant], alpha=0.3, ms=3, zorder=1)
+            ax.errorbar(g.mean().index * shift[variant], g.mean(), yerr=g.std(ddof=1).fillna(0),
+                        marker="o" if energy else "s", ls="-" if energy else "--", color=colors[variant], capsize=3,
+                        zorder=2, label=f"{variant}, {'energy' if energy else 'reconstruction error'}")
         if metric == "f1" and paper_f1 is not None:
             ax.axhline(paper_f1, ls=":", color="k", lw=1, label=f"paper, DAGMM ({paper_f1:.3f})")
         ax.set_xscale("log")

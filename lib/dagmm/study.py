@@ -160,17 +160,31 @@ def epochs_investigation(
 
     One training of ``max(checkpoints)`` epochs per run and variant; after
     each checkpoint epoch the scoring mixture is fitted on the training rows
-    and the test half is scored, exactly as at the end of a training of that
-    length (the optimiser state and data order are those of the one long
-    training).
+    and the test half is scored as at the end of a training of that length
+    (the optimiser state and data order are those of the one long training).
+    On the CPU this equals a shorter training exactly (tested); on a GPU the
+    random streams of shuffling and dropout split differently at a
+    checkpoint, so it is the same in distribution, not draw for draw.
 
     Parameters
     ----------
-    variants : {label: overrides of the paper setting}, default ``{"DAGMM": {}}``
-        Each is trained separately, with the same seeds and splits.
-    scores : kinds of :func:`dagmm.training.compute_scores` to evaluate,
-        ``"energy"`` (DAGMM's score) and/or ``"recon"`` (the autoencoder's
-        squared reconstruction error, read off the same networks).
+    name : str
+        Dataset name (:func:`dagmm.datasets.load_base`); its paper setting is used.
+    n_runs : int
+        Runs, with seeds and splits ``0..n_runs-1`` (notebook 01's).
+    checkpoints : sequence of int
+        Epochs after which the runs are scored; training lasts the largest.
+    variants : dict {label: dict}, default ``{"DAGMM": {}}``
+        Overrides of the paper setting (:data:`VARIANTS` holds the study's),
+        each trained separately with the same seeds and splits. The keys this
+        function sets itself (``epochs``, ``device``, ``contamination``,
+        ``scoring``, ``random_state``, ``verbose``) are refused.
+    scores : sequence of {"energy", "recon"}, default ("energy",)
+        Scores of :func:`dagmm.training.compute_scores` to evaluate: DAGMM's
+        energy and/or the autoencoder's squared reconstruction error, read off
+        the same networks.
+    data_dir, device, max_parallel, verbose
+        As in :func:`replicate_dataset`.
 
     Returns
     -------
@@ -184,9 +198,18 @@ def epochs_investigation(
     from .training import compute_scores, estimate_mixture
 
     variants = {"DAGMM": {}} if variants is None else dict(variants)
+    if not variants:
+        raise ValueError("variants must name at least one variant")
+    reserved = {"epochs", "device", "contamination", "scoring", "random_state", "verbose"}
+    for label, overrides in variants.items():
+        clash = sorted(reserved & set(overrides))
+        if clash:
+            raise ValueError(f"variant {label!r} overrides {clash}, which epochs_investigation sets itself")
     bad = [k for k in scores if k not in ("energy", "recon")]
     if bad or not scores:
         raise ValueError(f"scores must be a non-empty subset of ('energy', 'recon'), got {tuple(scores)}")
+    if not checkpoints or min(checkpoints) < 1:
+        raise ValueError(f"checkpoints must be positive epoch counts, got {tuple(checkpoints)}")
     X, y = load_base(name, data_dir)
     splits = make_splits(name, y, range(n_runs))
     rho = paper_setting(name)["contamination"]
@@ -231,20 +254,38 @@ def energy_vs_recon_findings(per_run: pd.DataFrame, paper_f1: float | None = Non
                              reference: str = "DAGMM") -> tuple[pd.DataFrame, str]:
     """Energy against reconstruction error at the longest training, paired by seed.
 
-    ``per_run`` is :func:`epochs_investigation`'s output with both scores.
-    Two kinds of comparison, each a Wilcoxon signed-rank test over the seeds,
-    Holm-adjusted over all rows of the same metric:
+    Two kinds of comparison, each a two-sided Wilcoxon signed-rank test over
+    the seeds (:func:`dagmm.summary.paired_tests`), Holm-adjusted over all
+    rows of the same metric:
 
     * within each variant, the reconstruction error against the energy;
     * each other variant's energy against the ``reference`` variant's energy.
+
+    Parameters
+    ----------
+    per_run : DataFrame
+        :func:`epochs_investigation`'s output for one dataset, with both
+        scores (``"energy"`` and ``"recon"``).
+    paper_f1 : float, optional
+        The paper's DAGMM F1 on that dataset, quoted beside ours.
+    reference : str, default "DAGMM"
+        The variant the others' energies are compared with (skipped when absent).
 
     Returns
     -------
     table : DataFrame, one row per comparison and metric (``variant``,
         ``compared``, ``against``, the two means, the median per-seed
-        difference, ``p_value``, ``p_holm``, ``verdict`` for ``compared``)
-    text : Markdown sentences stating it
+        difference compared minus against, ``direction``, ``p_value``,
+        ``p_holm``, ``verdict`` for ``compared``)
+    text : str, Markdown sentences stating it
     """
+    need = {"dataset", "variant", "score", "epochs", "seed", "f1", "auroc"}
+    if need - set(per_run.columns):
+        raise ValueError(f"per_run lacks columns {sorted(need - set(per_run.columns))}; pass epochs_investigation's output")
+    if set(per_run.score) != {"energy", "recon"}:
+        raise ValueError(f"per_run must hold both scores ('energy', 'recon'), got {sorted(set(per_run.score))}")
+    if per_run.dataset.nunique() != 1:
+        raise ValueError(f"per_run must hold one dataset, got {sorted(set(per_run.dataset))}")
     from .summary import holm, paired_tests, verdict
 
     last = per_run[per_run.epochs == per_run.epochs.max()]
@@ -263,7 +304,7 @@ def energy_vs_recon_findings(per_run: pd.DataFrame, paper_f1: float | None = Non
     tests["verdict"] = [verdict(r.direction, r.p_holm, n_pairs=r.n_pairs) for r in tests.itertuples()]
     table = tests.rename(columns={"mean": "compared_mean", "reference_mean": "against_mean"})[
         ["dataset", "variant", "compared", "against", "metric", "n_pairs", "compared_mean", "against_mean",
-         "median_diff", "p_value", "p_holm", "verdict"]].reset_index(drop=True)
+         "median_diff", "direction", "p_value", "p_holm", "verdict"]].reset_index(drop=True)
 
     def said(r):
         return r.verdict + (f" (Holm p = {r.p_holm:.2g})" if np.isfinite(r.p_holm) else "")
@@ -287,18 +328,30 @@ def energy_vs_recon_findings(per_run: pd.DataFrame, paper_f1: float | None = Non
 
 
 def training_length_lines(per_run: pd.DataFrame, paper_f1: float | None = None, paper_epochs: int | None = None) -> str:
-    """Markdown sentences: each variant's and score's mean F1 after the first
-    checkpoint, at its highest, and after the last (``per_run`` from
-    :func:`epochs_investigation`); the paper's F1 beside them when given."""
+    """Markdown sentences on F1 along training, one per variant and score.
+
+    Parameters
+    ----------
+    per_run : DataFrame
+        :func:`epochs_investigation`'s output.
+    paper_f1, paper_epochs : optional
+        The paper's DAGMM F1 and training length, quoted last.
+
+    Returns
+    -------
+    str : mean ± std F1 after the first and the last checkpoint, and at the
+        best checkpoint, which is picked with the test labels and therefore
+        an optimistic figure (said so in the text), never a result.
+    """
     lines = []
     for (variant, score), d in per_run.groupby(["variant", "score"], sort=False):
         g = d.groupby("epochs").f1
         mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
         first, best, last = mean.index[0], mean.idxmax(), mean.index[-1]
         what = "energy" if score == "energy" else "reconstruction error"
-        lines.append(f"* **{variant}, {what}**: F1 {mean[first]:.3f} ± {std[first]:.3f} after {first} epochs, highest "
-                     f"{mean[best]:.3f} ± {std[best]:.3f} after {best}, {mean[last]:.3f} ± {std[last]:.3f} after {last} "
-                     f"({d.run.nunique()} runs).")
+        lines.append(f"* **{variant}, {what}**: F1 {mean[first]:.3f} ± {std[first]:.3f} after {first} epochs, "
+                     f"{mean[last]:.3f} ± {std[last]:.3f} after {last} ({d.run.nunique()} runs); best checkpoint "
+                     f"{mean[best]:.3f} ± {std[best]:.3f} after {best} (picked with the test labels, so optimistic).")
     if paper_f1 is not None:
         lines.append(f"* The paper reports DAGMM F1 {paper_f1:.3f}" + (f" after {paper_epochs} epochs." if paper_epochs else "."))
     return "\n".join(lines)

@@ -270,17 +270,36 @@ def run_levels(
 ) -> pd.DataFrame:
     """Table 3's runs: every method at every contamination level, the levels' runs trained together.
 
-    The runs of all levels (``len(levels) * runs`` of them, seeds ``0..runs-1``
-    at each level, :func:`profile_splits`) go to :func:`run_methods` as one
-    list, so a torch method trains them as one batched model (``max_parallel``
-    at a time; ``None``: all at once) instead of one level after another. Each
-    run's result is what it gives alone: runs trained together are independent
-    (same initialisation, shuffling and dropout streams as alone).
+    The runs of all levels go to :func:`run_methods` as one list, so a torch
+    method trains them as one batched model (``max_parallel`` at a time)
+    instead of one level after another. Runs trained together are
+    independent (each keeps its initialisation, shuffling and dropout
+    streams), so on the CPU each run's result is exactly what it gives alone
+    (tested); on a GPU, batched arithmetic may round differently.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset's name (its paper setting and rho).
+    X, y : ndarray
+        The dataset's base arrays (:func:`dagmm.datasets.load_base`).
+    levels : sequence of float
+        Contamination levels c (:func:`contaminated_split`), at least one.
+    n_runs : int
+        Runs per method and level, seeds ``0..n-1`` (n capped by the profile,
+        :func:`profile_runs`).
+    methods : sequence of str, default :data:`CONTAMINATION_METHODS`
+    profile : {"full", "smoke"}
+    max_parallel : int, optional
+        Runs trained together; ``None``: all runs of all levels at once.
+    **kwargs
+        Passed to :func:`run_methods` (``device``, ``verbose``, ``overrides``, ``n_jobs``).
 
     Returns
     -------
     per_run : DataFrame, :func:`run_methods`'s columns with ``c`` after ``method``;
-        ``run`` counts within a level (``0..runs-1``).
+        ``run`` counts within a level. A torch method's ``seconds`` is an even
+        share of its one training over all levels' runs.
     """
     cs = [float(c) for c in levels]
     if not cs:
