@@ -28,7 +28,8 @@ reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
 n_jobs: int = -1  # threads over which the runs of the shallow detectors are spread, -1 for every core
-cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
+cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)
+keep_other_datasets: bool = True  # keep the runs of datasets not in `datasets` from the runs table already in the reports folder""",
      metadata={"tags": ["parameters"]}),
 code("""import time
 from pathlib import Path
@@ -97,22 +98,33 @@ labels, and seeds are 0..N−1.
 
 The table below is generated from the estimators themselves (parameters that differ from each class's defaults)."""),
 code("""display(suite.settings_table(names[0], chosen, profile).set_index("method"))"""),
-md("""## All runs"""),
+md("""## All runs
+
+Each run's row names the commit and the device it ran on. The datasets can run separately (one per machine, or one
+per session) and still make one table: with `keep_other_datasets`, the runs of the datasets not named in `datasets`
+are kept from the runs table already in the reports folder, with their own commit and device, and listed below."""),
 code("""t_start = time.perf_counter()
 frames = []
 for name in names:
     X, y = load_base(name, data_dir or None)
     splits = suite.profile_splits(name, y, n_runs, profile)
     frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel, n_jobs=n_jobs))
-per_run = pd.concat(frames, ignore_index=True)
+per_run = pd.concat(frames, ignore_index=True).assign(commit=reporting.git_commit(), device=describe_device(device))
 wall = time.perf_counter() - t_start
-print(f"all runs: {wall:.0f} s")"""),
+print(f"all runs: {wall:.0f} s")
+per_run, kept = reporting.merge_runs(per_run, TABLES / "table2_full_runs.csv", keep_other=keep_other_datasets)
+order = {d: i for i, d in enumerate(["kddcup", "kddcup_rev", "thyroid", "arrhythmia"])}
+all_names = sorted(per_run.dataset.unique(), key=lambda d: order.get(d, len(order)))
+if len(kept):
+    print("kept from the earlier runs table (not rerun here):")
+    display(kept.set_index("dataset"))"""),
 md("""## Table 2, complete: ours beside the paper's
 
 Mean ± standard deviation over all runs (failed runs included, scored as detectors that find nothing). `paper_*` are
 the paper's Table 2 numbers (`published_results.csv`); empty where the paper reports none."""),
 code("""published = reporting.load_published()
 table = reporting.with_paper(aggregate(per_run), published)
+table = table.sort_values("dataset", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 table = table[TABLE_COLUMNS + ["paper_precision", "paper_recall", "paper_f1"]]
 reporting.save_table(per_run, TABLES / "table2_full_runs.csv")
 reporting.save_table(table, TABLES / "table2_full.csv")
@@ -168,22 +180,24 @@ cannot be rerun; ours are one reimplementation each, with the settings stated ab
 md("""## At a glance: methods × datasets
 
 F1 (top) and AUROC (bottom), ours as mean ± std over runs (blue), the paper's F1 as an open red diamond."""),
-code("""fig = figures.methods_by_datasets(table, [m for m in suite.ALL_METHODS if m in chosen], names)
+code("""fig = figures.methods_by_datasets(table, [m for m in suite.ALL_METHODS if m in set(table.method)], all_names)
 reporting.save_figure(fig, FIGURES / "01b_methods_by_datasets.png")"""),
 md("""## Cost of each method
 
-Seconds for all runs of a method on a dataset, on this machine (the device is named above). Methods that share a
+Seconds for all runs of a method on a dataset, on the device that dataset ran on (the `device` column of
+`table2_full_timing.csv`). Methods that share a
 training (DAGMM/E2E-AE, DSEBM-r/-e, and PAE with the three pre-trained variants) are charged the shared part in full,
 so each row is what that method alone would cost. What the full profile costs on a 2-core CPU (measured on 20 runs
 with a few epochs and extrapolated) is in `reports/benchmarks/baselines_time_cpu*.md`, written by
 `scripts/time_baselines.py`: hours, dominated by the paper's 20,000 (Thyroid) and 10,000 (Arrhythmia) epochs of the
 DAGMM-derived methods, so the full profile is meant for a GPU."""),
-code("""timing = per_run.groupby(["dataset", "method"], sort=False).agg(n_runs=("run", "size"), seconds=("seconds", "sum")).reset_index()
-timing["device"] = describe_device(device)
+code("""timing = (per_run.groupby(["dataset", "method"], sort=False)
+          .agg(n_runs=("run", "size"), seconds=("seconds", "sum"), device=("device", "first"), commit=("commit", "first"))
+          .reset_index())
 timing["profile"] = profile
 reporting.save_table(timing, TABLES / "table2_full_timing.csv")
 display(timing.pivot(index="method", columns="dataset", values="seconds").reindex(
-    [m for m in suite.ALL_METHODS if m in chosen]).round(1))
+    [m for m in suite.ALL_METHODS if m in set(timing.method)]).round(1))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={

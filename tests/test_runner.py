@@ -77,3 +77,25 @@ def test_pipe_table_leaves_missing_values_empty():
 
     lines = pipe_table(pd.DataFrame({"a": [1.5, None], "b": ["x", "y"]}))
     assert lines == ["| a | b |", "|---|---|", "| 1.5 | x |", "|  | y |"]
+
+
+def test_merge_runs_keeps_other_datasets_with_their_provenance(tmp_path):
+    import pandas as pd
+
+    from dagmm.reporting import merge_runs
+
+    path = tmp_path / "runs.csv"
+    old = pd.DataFrame(dict(dataset=["thyroid", "thyroid", "kddcup"], method="DAGMM", run=[0, 1, 0], f1=[0.5, 0.6, 0.9],
+                            commit=["aaa", "aaa", "bbb"], device=["cpu", "cpu", "cuda: H100"]))
+    old.to_csv(path, index=False)
+    new = pd.DataFrame(dict(dataset=["kddcup", "kddcup"], method="DAGMM", run=[0, 1], f1=[0.95, 0.93], commit="ccc", device="cpu"))
+    merged, kept = merge_runs(new, path)
+    assert sorted(map(tuple, merged[["dataset", "run", "commit"]].values.tolist())) == [
+        ("kddcup", 0, "ccc"), ("kddcup", 1, "ccc"), ("thyroid", 0, "aaa"), ("thyroid", 1, "aaa")]  # old kddcup replaced
+    assert kept.to_dict("records") == [dict(dataset="thyroid", rows=2, commit="aaa", device="cpu")]
+    assert merge_runs(new, path, keep_other=False)[0].equals(new)
+    assert len(merge_runs(new, tmp_path / "absent.csv")[1]) == 0
+    old.drop(columns=["commit", "device"]).to_csv(path, index=False)  # rows without provenance are never kept
+    assert merge_runs(new, path)[0].equals(new)
+    with pytest.raises(ValueError, match="commit"):
+        merge_runs(new.drop(columns="commit"), path)

@@ -10,7 +10,8 @@ import pandas as pd
 from . import paths
 from .protocol import METRICS
 
-__all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure"]
+__all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure", "git_commit",
+           "merge_runs"]
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -137,3 +138,51 @@ def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, publi
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return new != text
+
+
+def git_commit() -> str:
+    """The commit the code runs at: ``$DAGMM_COMMIT`` when set (a copy of the tree
+    without .git, e.g. on a remote GPU machine), else ``git rev-parse HEAD`` with
+    ``+dirty`` when ``lib/`` or ``notebooks/`` have uncommitted changes, else ``"unknown"``."""
+    import subprocess
+
+    if os.environ.get("DAGMM_COMMIT"):
+        return os.environ["DAGMM_COMMIT"]
+    try:
+        run = dict(cwd=paths.ROOT, capture_output=True, text=True)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **run).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib", "notebooks"], **run).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-run rows of this execution, plus, with ``keep_other``, the rows of the
+    datasets it did not run from the per-run table already at ``path``.
+
+    This lets a notebook run one dataset at a time (on different machines, or in
+    calls shorter than the whole) and still write one table. ``new`` must carry
+    the provenance columns ``commit`` and ``device``; kept rows keep theirs.
+
+    Returns
+    -------
+    merged : DataFrame, the kept rows first, then ``new``
+    kept : DataFrame, one row per kept dataset with its runs' ``commit``,
+        ``device`` and number of rows (empty when nothing was kept)
+    """
+    missing = {"dataset", "commit", "device"} - set(new.columns)
+    if missing:
+        raise ValueError(f"new runs lack the columns {sorted(missing)}")
+    path = Path(path)
+    kept = new.iloc[:0]
+    if keep_other and path.exists():
+        old = pd.read_csv(path)
+        if {"commit", "device"} <= set(old.columns):
+            kept = old[~old["dataset"].isin(set(new["dataset"]))]
+        # rows written before provenance columns existed cannot be attributed: they are not kept
+    merged = pd.concat([kept, new], ignore_index=True)
+    info = (kept.groupby("dataset", sort=False).agg(rows=("dataset", "size"), commit=("commit", lambda c: ", ".join(sorted(set(c)))),
+                                                    device=("device", lambda d: ", ".join(sorted(set(d)))))
+            .reset_index() if len(kept) else pd.DataFrame(columns=["dataset", "rows", "commit", "device"]))
+    return merged, info

@@ -32,16 +32,9 @@ PACKAGES = ("dagmm", "torch", "numpy", "pandas", "scipy", "scikit-learn", "matpl
 
 
 def _git_commit() -> str:
-    import os
+    from .reporting import git_commit
 
-    if os.environ.get("DAGMM_COMMIT"):  # a copy of the tree without .git (e.g. a remote GPU machine)
-        return os.environ["DAGMM_COMMIT"]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib", "notebooks"], cwd=paths.ROOT, capture_output=True, text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return git_commit()
 
 
 def _versions() -> dict:
