@@ -29,7 +29,7 @@ device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 20  # runs trained together as one batched model
 n_jobs: int = -1  # threads over which the runs of the shallow detectors are spread, -1 for every core
 cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)
-keep_other_datasets: bool = True  # keep the runs of datasets not in `datasets` from the runs table already in the reports folder""",
+keep_other_runs: bool = True  # keep the runs of (dataset, method) pairs not run now from the runs table already in the reports folder""",
      metadata={"tags": ["parameters"]}),
 code("""import time
 from pathlib import Path
@@ -100,9 +100,9 @@ The table below is generated from the estimators themselves (parameters that dif
 code("""display(suite.settings_table(names[0], chosen, profile).set_index("method"))"""),
 md("""## All runs
 
-Each run's row names the commit and the device it ran on. The datasets can run separately (one per machine, or one
-per session) and still make one table: with `keep_other_datasets`, the runs of the datasets not named in `datasets`
-are kept from the runs table already in the reports folder, with their own commit and device, and listed below."""),
+Each run's row names the commit and the device it ran on. Datasets and methods can run separately (one per machine,
+or one per session) and still make one table: with `keep_other_runs`, the runs of every (dataset, method) not run
+here are kept from the runs table already in the reports folder, with their own commit and device, and listed below."""),
 code("""t_start = time.perf_counter()
 frames = []
 for name in names:
@@ -112,19 +112,20 @@ for name in names:
 per_run = pd.concat(frames, ignore_index=True).assign(commit=reporting.git_commit(), device=describe_device(device))
 wall = time.perf_counter() - t_start
 print(f"all runs: {wall:.0f} s")
-per_run, kept = reporting.merge_runs(per_run, TABLES / "table2_full_runs.csv", keep_other=keep_other_datasets)
+per_run, kept = reporting.merge_runs(per_run, TABLES / "table2_full_runs.csv", keep_other=keep_other_runs)
 order = {d: i for i, d in enumerate(["kddcup", "kddcup_rev", "thyroid", "arrhythmia"])}
 all_names = sorted(per_run.dataset.unique(), key=lambda d: order.get(d, len(order)))
 if len(kept):
     print("kept from the earlier runs table (not rerun here):")
-    display(kept.set_index("dataset"))"""),
+    display(kept.set_index(["dataset", "method"]))"""),
 md("""## Table 2, complete: ours beside the paper's
 
 Mean ± standard deviation over all runs (failed runs included, scored as detectors that find nothing). `paper_*` are
 the paper's Table 2 numbers (`published_results.csv`); empty where the paper reports none."""),
 code("""published = reporting.load_published()
 table = reporting.with_paper(aggregate(per_run), published)
-table = table.sort_values("dataset", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+rank = {**order, **{m: i for i, m in enumerate(suite.ALL_METHODS)}}
+table = table.sort_values(["dataset", "method"], key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
 table = table[TABLE_COLUMNS + ["paper_precision", "paper_recall", "paper_f1"]]
 reporting.save_table(per_run, TABLES / "table2_full_runs.csv")
 reporting.save_table(table, TABLES / "table2_full.csv")

@@ -92,7 +92,9 @@ def test_merge_runs_keeps_other_datasets_with_their_provenance(tmp_path):
     merged, kept = merge_runs(new, path)
     assert sorted(map(tuple, merged[["dataset", "run", "commit"]].values.tolist())) == [
         ("kddcup", 0, "ccc"), ("kddcup", 1, "ccc"), ("thyroid", 0, "aaa"), ("thyroid", 1, "aaa")]  # old kddcup replaced
-    assert kept.to_dict("records") == [dict(dataset="thyroid", rows=2, commit="aaa", device="cpu")]
+    assert kept.to_dict("records") == [dict(dataset="thyroid", method="DAGMM", rows=2, commit="aaa", device="cpu")]
+    other = new.assign(method="OC-SVM")  # another method on kddcup: every DAGMM row stays
+    assert set(merge_runs(other, path)[0].query("method == 'DAGMM'").commit) == {"aaa", "bbb"}
     assert merge_runs(new, path, keep_other=False)[0].equals(new)
     assert len(merge_runs(new, tmp_path / "absent.csv")[1]) == 0
     old.drop(columns=["commit", "device"]).to_csv(path, index=False)  # rows without provenance are never kept

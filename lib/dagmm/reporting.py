@@ -158,31 +158,34 @@ def git_commit() -> str:
 
 
 def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-run rows of this execution, plus, with ``keep_other``, the rows of the
-    datasets it did not run from the per-run table already at ``path``.
+    """Per-run rows of this execution, plus, with ``keep_other``, the rows of every
+    (dataset, method) it did not run, from the per-run table already at ``path``.
 
-    This lets a notebook run one dataset at a time (on different machines, or in
-    calls shorter than the whole) and still write one table. ``new`` must carry
-    the provenance columns ``commit`` and ``device``; kept rows keep theirs.
+    This lets a notebook run one dataset, or some methods, at a time (on
+    different machines, or in calls shorter than the whole) and still write one
+    table. ``new`` must carry the provenance columns ``commit`` and ``device``;
+    kept rows keep theirs, and rows without them are never kept.
 
     Returns
     -------
     merged : DataFrame, the kept rows first, then ``new``
-    kept : DataFrame, one row per kept dataset with its runs' ``commit``,
-        ``device`` and number of rows (empty when nothing was kept)
+    kept : DataFrame, one row per kept (dataset, method) with its runs'
+        ``commit``, ``device`` and number of rows (empty when nothing was kept)
     """
-    missing = {"dataset", "commit", "device"} - set(new.columns)
+    missing = {"dataset", "method", "commit", "device"} - set(new.columns)
     if missing:
         raise ValueError(f"new runs lack the columns {sorted(missing)}")
     path = Path(path)
     kept = new.iloc[:0]
     if keep_other and path.exists():
         old = pd.read_csv(path)
-        if {"commit", "device"} <= set(old.columns):
-            kept = old[~old["dataset"].isin(set(new["dataset"]))]
-        # rows written before provenance columns existed cannot be attributed: they are not kept
+        if {"dataset", "method", "commit", "device"} <= set(old.columns):
+            done = pd.MultiIndex.from_frame(new[["dataset", "method"]].drop_duplicates())
+            kept = old[~pd.MultiIndex.from_frame(old[["dataset", "method"]]).isin(done)]
     merged = pd.concat([kept, new], ignore_index=True)
-    info = (kept.groupby("dataset", sort=False).agg(rows=("dataset", "size"), commit=("commit", lambda c: ", ".join(sorted(set(c)))),
-                                                    device=("device", lambda d: ", ".join(sorted(set(d)))))
-            .reset_index() if len(kept) else pd.DataFrame(columns=["dataset", "rows", "commit", "device"]))
+    cols = ["dataset", "method", "rows", "commit", "device"]
+    info = (kept.groupby(["dataset", "method"], sort=False)
+            .agg(rows=("dataset", "size"), commit=("commit", lambda c: ", ".join(sorted(set(c)))),
+                 device=("device", lambda d: ", ".join(sorted(set(d)))))
+            .reset_index()[cols] if len(kept) else pd.DataFrame(columns=cols))
     return merged, info
