@@ -60,3 +60,18 @@ def test_dagmm_and_estimator_runs_on_a_synthetic_dataset():
     assert set(art[0]) == {"energy", "y", "z", "loss"}
     df2 = run_estimator("synthetic", X, y, splits, lambda s: IsolationForest(random_state=s), rho=0.09, method="IF")
     assert df2.auroc.mean() > 0.9
+
+
+def test_random_f1_is_the_mean_f1_of_random_rankings():
+    from dagmm.protocol import random_f1
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(66), np.zeros(386)].astype(int)  # Arrhythmia's test half, roughly
+    for rho in (0.15, 0.3):
+        flagged = np.stack([top_rho_predict(s, rho) for s in rng.random((4000, len(y)))])  # the protocol's rule
+        tp = (flagged * y).sum(1)
+        f1 = 2 * tp / (flagged.sum(1) + y.sum())
+        assert f1.mean() == pytest.approx(random_f1(y.mean(), rho), abs=0.004)
+        assert evaluate_scores(y, rng.random(len(y)), rho)["f1"] == pytest.approx(f1.mean(), abs=0.15)  # same metric
+    with pytest.raises(ValueError, match="rho"):
+        random_f1(0.2, 1.5)

@@ -33,6 +33,7 @@ __all__ = [
     "make_splits",
     "top_rho_predict",
     "evaluate_scores",
+    "random_f1",
     "run_batched",
     "dagmm_fit_score",
     "run_dagmm",
@@ -111,6 +112,20 @@ def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
         auprc=float(average_precision_score(y_true, scores)),
         failed=False,
     )
+
+
+def random_f1(anomaly_fraction: float, rho: float) -> float:
+    """Expected F1 of a detector that ranks at random, under the top-``rho`` rule.
+
+    Flagging a random ``rho`` fraction of a test set whose anomaly fraction is
+    ``anomaly_fraction`` gives expected precision ``anomaly_fraction`` and
+    expected recall ``rho``; their harmonic mean is the chance level an F1 must
+    beat (about ``rho`` when ``rho`` is the anomaly fraction, as in the paper).
+    """
+    for name, v in (("anomaly_fraction", anomaly_fraction), ("rho", rho)):
+        if not 0 < v < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {v}")
+    return 2 * anomaly_fraction * rho / (anomaly_fraction + rho)
 
 
 def run_batched(
