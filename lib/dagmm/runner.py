@@ -17,24 +17,18 @@ import argparse
 import html
 import json
 import platform
-import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
 from . import paths
+from .reporting import git_commit
 from .training import describe_device
 
 __all__ = ["main", "run_notebook", "write_index"]
 
 PACKAGES = ("dagmm", "torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn", "papermill", "nbconvert")
-
-
-def _git_commit() -> str:
-    from .reporting import git_commit
-
-    return git_commit()
 
 
 def _versions() -> dict:
@@ -233,7 +227,7 @@ def main(argv=None) -> int:
         except json.JSONDecodeError:
             params[k] = v
     t0 = time.perf_counter()
-    log = dict(profile=args.profile, commit=_git_commit(), device=describe_device(), versions=_versions(), notebooks=[])
+    log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[])
     for nb in nbs:
         print(f"== {nb.name} ({args.profile})", flush=True)
         rec = run_notebook(nb, out, params)

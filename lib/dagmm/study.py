@@ -242,7 +242,7 @@ def epochs_investigation(
     return pd.DataFrame(rows)
 
 
-# Variants of DAGMM's paper setting compared in notebook 01e (overrides of the setting).
+# Variants of DAGMM's paper setting compared in notebooks 01d and 01e (overrides of the setting).
 VARIANTS: dict[str, dict] = {
     "DAGMM": {},
     "DAGMM (no covariance penalty)": {"lambda_cov": 0.0},
