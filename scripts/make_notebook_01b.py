@@ -104,12 +104,13 @@ Each run's row names the commit and the device it ran on. Datasets and methods c
 or one per session) and still make one table: with `keep_other_runs`, the runs of every (dataset, method) not run
 here are kept from the runs table already in the reports folder, with their own commit and device, and listed below."""),
 code("""t_start = time.perf_counter()
+commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
 frames = []
 for name in names:
     X, y = load_base(name, data_dir or None)
     splits = suite.profile_splits(name, y, n_runs, profile)
     frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel, n_jobs=n_jobs))
-per_run = pd.concat(frames, ignore_index=True).assign(commit=reporting.git_commit(), device=describe_device(device))
+per_run = pd.concat(frames, ignore_index=True).assign(commit=commit, device=describe_device(device))
 wall = time.perf_counter() - t_start
 print(f"all runs: {wall:.0f} s")
 per_run, kept = reporting.merge_runs(per_run, TABLES / "table2_full_runs.csv", keep_other=keep_other_runs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import platform
 import sys
 import time
@@ -228,6 +229,9 @@ def main(argv=None) -> int:
             params[k] = v
     t0 = time.perf_counter()
     log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[])
+    # the kernels inherit it: a notebook that records its commit names the one it started at, even when the
+    # checkout moves on while it runs
+    os.environ["DAGMM_COMMIT"] = log["commit"]
     for nb in nbs:
         print(f"== {nb.name} ({args.profile})", flush=True)
         rec = run_notebook(nb, out, params)
