@@ -79,23 +79,17 @@ README_END = "<!-- results:end -->"
 def headline_markdown(table: pd.DataFrame, published: pd.DataFrame) -> str:
     """Markdown table: ours (mean ± std) beside the paper's P/R/F1."""
     t = with_paper(table, published)
-    lines = [
-        "| dataset | method | runs (failed) | precision | recall | F1 | AUROC | AUPRC | paper P / R / F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for _, r in t.iterrows():
         paper = "" if pd.isna(r.paper_f1) else f"{r.paper_precision:.4f} / {r.paper_recall:.4f} / {r.paper_f1:.4f}"
-        cells = [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in METRICS]
-        lines.append(f"| {r.dataset} | {r.method} | {int(r.n_runs)} ({int(r.n_failed)}) | " + " | ".join(cells) + f" | {paper} |")
-    return "\n".join(lines)
+        rows.append([r.dataset, r.method, f"{int(r.n_runs)} ({int(r.n_failed)})",
+                     *(f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in METRICS), paper])
+    columns = ["dataset", "method", "runs (failed)", "precision", "recall", "F1", "AUROC", "AUPRC", "paper P / R / F1"]
+    return "\n".join(pipe_table(pd.DataFrame(rows, columns=columns)))
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """Markdown table of ``summary.csv`` (notebook 07): every method beside DAGMM, with the paired verdicts."""
-    lines = [
-        "| dataset | method | runs (failed) | F1 | AUROC | AUPRC | F1 vs DAGMM | AUROC vs DAGMM | reported F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
 
     def versus(r, m):
         if pd.isna(r.get(f"diff_{m}_vs_dagmm")):
@@ -104,16 +98,18 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         p = "" if pd.isna(p) else f", p={p:.2g}"
         return f"{r[f'diff_{m}_vs_dagmm']:+.3f} ({r[f'verdict_{m}']}{p})"
 
+    rows = []
     for _, r in summary.iterrows():
-        cells = [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in ("f1", "auroc", "auprc")]
         rep = ""
         if pd.notna(r.get("reported_f1")):
             src = {"zong2018_iclr": "paper"}.get(r.reported_source, "seeds")
             setting = f", {r.reported_setting}" if pd.notna(r.get("reported_setting")) else ""
             rep = f"{r.reported_f1:.4f} ({src}{setting})"
-        lines.append(f"| {r.dataset} | {r.method} | {int(r.n_runs)} ({int(r.n_failed)}) | " + " | ".join(cells)
-                     + f" | {versus(r, 'f1')} | {versus(r, 'auroc')} | {rep} |")
-    return "\n".join(lines)
+        rows.append([r.dataset, r.method, f"{int(r.n_runs)} ({int(r.n_failed)})",
+                     *(f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in ("f1", "auroc", "auprc")),
+                     versus(r, "f1"), versus(r, "auroc"), rep])
+    columns = ["dataset", "method", "runs (failed)", "F1", "AUROC", "AUPRC", "F1 vs DAGMM", "AUROC vs DAGMM", "reported F1"]
+    return "\n".join(pipe_table(pd.DataFrame(rows, columns=columns)))
 
 
 def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, published: pd.DataFrame | None = None) -> bool:
