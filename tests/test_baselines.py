@@ -2,6 +2,7 @@
 problem, follows scikit-learn's conventions, and rejects bad input clearly."""
 import numpy as np
 import pytest
+import pandas as pd
 import torch
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
@@ -290,3 +291,32 @@ def test_levels_trained_together_equal_levels_run_one_after_another(real_data_di
                                ref[["c", "run", "seed", "f1", "auroc"]].to_numpy(float), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="levels"):
         run_levels("thyroid", X, y, [], 2, methods, profile="smoke", device="cpu", verbose=False)
+
+
+@pytest.mark.parametrize("gamma", ["scale", "auto", 0.7])
+def test_ocsvm_blas_scores_equal_libsvm(problem, gamma):
+    # the chunked-BLAS scoring of an RBF one-class SVM against libsvm's own, across chunk boundaries
+    from dagmm.baselines.classic import _rbf_svm_scores
+
+    Xtr, Xte, _ = problem
+    svm = OneClassSVM(nu=0.2, gamma=gamma).fit(Xtr.astype(np.float64))
+    X = np.vstack([Xte, Xtr]).astype(np.float64)
+    ours = _rbf_svm_scores(svm.support_vectors_, svm.dual_coef_[0], float(svm._gamma), X, chunk=97)
+    np.testing.assert_allclose(ours, svm.score_samples(X), rtol=1e-9, atol=1e-12)
+
+
+def test_shallow_runs_spread_over_threads_equal_one_after_another():
+    # n_jobs threads (BLAS and OpenMP pinned to one thread meanwhile) give the runs' results unchanged
+    from threadpoolctl import threadpool_info
+
+    Xn, Xa = two_clusters(600, 150, 5)
+    X, y = np.vstack([Xn, Xa]), np.r_[np.zeros(600, np.int64), np.ones(150, np.int64)]
+    splits = [make_split("thyroid", y, s) for s in range(3)]
+    before = [p["num_threads"] for p in threadpool_info()]
+    kw = dict(profile="full", device="cpu", verbose=False)
+    one = run_methods("thyroid", X, y, splits, ["OC-SVM", "LOF", "Isolation Forest"], n_jobs=1, **kw)
+    three = run_methods("thyroid", X, y, splits, ["OC-SVM", "LOF", "Isolation Forest"], n_jobs=3, **kw)
+    cols = ["method", "run", "seed", "precision", "recall", "f1", "auroc", "auprc"]
+    pd.testing.assert_frame_equal(one[cols].reset_index(drop=True), three[cols].reset_index(drop=True))
+    assert one.auroc.min() > 0.7
+    assert [p["num_threads"] for p in threadpool_info()] == before  # the limits are lifted afterwards

@@ -324,10 +324,17 @@ def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs)
     if n_jobs == 1 or len(splits) == 1:
         return run_estimator(dataset, X, y, splits, make, rho=rho, method=method)
     from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
 
     # threads: libsvm, the neighbour search and the tree building release the GIL,
-    # and the data are shared rather than copied to worker processes
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
+    # and the data are shared rather than copied to worker processes. BLAS and OpenMP
+    # get one thread each while the runs are spread: n_jobs runs each calling a BLAS or
+    # an OpenMP loop with every core oversubscribes the CPU, and OpenBLAS, called from
+    # more threads than it was built for, can hang or kill the process (it did so in
+    # LOF's neighbour search on KDDCUP with 16 cores).
+    with threadpool_limits(limits=1):
+        parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
     df = pd.concat(parts, ignore_index=True)
     df["run"] = np.arange(len(df))
     return df
