@@ -63,3 +63,41 @@ def test_runner_reports_a_failing_notebook_and_keeps_its_copy(tmp_path, capsys):
     assert (out / "tables" / "earlier.csv").read_text() == "a\n1\n"
     log = json.loads((out / "run_log.json").read_text())
     assert log["notebooks"][0]["status"] == "failed" and (out / "index.html").exists()
+
+
+def _timing_notebook(path, body, reads=""):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = 'full'\nreports_dir = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(f"# reads {reads}\nimport os, time, json\nt0 = time.time()\n{body}\n"
+                                  f"open({str(path) + '.json'!r}, 'w').write(json.dumps([t0, time.time(), "
+                                  "os.environ.get('OMP_NUM_THREADS')]))"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_jobs_runs_notebooks_side_by_side_in_dependency_order(tmp_path, monkeypatch):
+    import os
+
+    from dagmm import runner
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    first = _timing_notebook(tmp_path / "01_first.ipynb", "time.sleep(4)")
+    reader = _timing_notebook(tmp_path / "04_reader.ipynb", "pass", reads="table2_dagmm.csv")
+    free = _timing_notebook(tmp_path / "02_free.ipynb", "time.sleep(1)")
+    summary = _timing_notebook(tmp_path / "07_summary.ipynb", "pass")
+    nbs = [first, free, reader, summary]
+    assert runner.dependencies(nbs) == {first: set(), free: set(), reader: {first}, summary: {first, free, reader}}
+    code = runner.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--jobs", "2", "--notebooks", *map(str, nbs)])
+    assert code == 0
+    t = {p.stem: json.loads(open(str(p) + ".json").read()) for p in nbs}
+    assert t["02_free"][0] < t["01_first"][1]  # ran beside notebook 01
+    assert t["04_reader"][0] >= t["01_first"][1]  # waited for the table it reads
+    assert t["07_summary"][0] >= max(v[1] for k, v in t.items() if k != "07_summary")
+    assert t["01_first"][2] == str(max(1, (os.cpu_count() or 1) // 2))  # threads split between the kernels
+    assert "OMP_NUM_THREADS" not in os.environ  # and the runner's own environment restored
+    log = json.loads((tmp_path / "out" / "run_log.json").read_text())
+    assert log["jobs"] == 2 and sorted(r["notebook"] for r in log["notebooks"]) == sorted(map(str, nbs))

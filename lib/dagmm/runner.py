@@ -10,6 +10,15 @@
   every report, table and figure;
 * a failing notebook keeps its executed copy and HTML, the others still run,
   and the exit status is 1 with a line naming the notebook and the cell.
+
+``--jobs N`` runs up to N notebooks at once (each in its own kernel). The
+notebooks are small networks that leave a GPU mostly idle, so several share
+it well. A notebook still waits for what it reads: those that read notebook
+01's ``table2_dagmm.csv`` start after 01 (when 01 is in the run), the summary
+(``07_*``) after all others. Each kernel gets ``cores // N`` BLAS/OpenMP threads
+(unless ``OMP_NUM_THREADS`` is set), so the kernels do not oversubscribe the
+CPU. Wall times of notebooks run side by side are longer than alone;
+``run_log.json`` records ``jobs``.
 """
 from __future__ import annotations
 
@@ -27,7 +36,7 @@ from . import paths
 from .reporting import git_commit
 from .training import describe_device
 
-__all__ = ["main", "run_notebook", "write_index"]
+__all__ = ["main", "run_notebook", "run_notebooks", "dependencies", "write_index"]
 
 PACKAGES = ("dagmm", "torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn", "papermill", "nbconvert")
 
@@ -96,6 +105,59 @@ def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
     nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
     return dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
                 executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)))
+
+
+def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
+    """For each notebook of a run, the notebooks of the same run it must wait for.
+
+    The summary (``07_*``) waits for every other notebook; a notebook whose
+    source reads notebook 01's ``table2_dagmm.csv`` waits for ``01_*``.
+    """
+    first = [nb for nb in nbs if nb.name.startswith("01_")]
+    deps = {}
+    for nb in nbs:
+        if nb.name.startswith("07"):
+            deps[nb] = {o for o in nbs if o != nb}
+        elif first and nb not in first and "table2_dagmm.csv" in nb.read_text(encoding="utf-8"):
+            deps[nb] = set(first)
+        else:
+            deps[nb] = set()
+    return deps
+
+
+def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_done=None) -> list[dict]:
+    """Execute ``nbs`` (in order when ``jobs`` is 1), up to ``jobs`` at a time, respecting :func:`dependencies`.
+
+    ``on_done(nb, record)`` is called as each finishes. Returns the records in
+    completion order.
+    """
+    if jobs <= 1:
+        records = []
+        for nb in nbs:
+            rec = run_notebook(nb, out, params)
+            if on_done:
+                on_done(nb, rec)
+            records.append(rec)
+        return records
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    deps, done, running, records = dependencies(nbs), set(), {}, []
+    waiting = list(nbs)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while waiting or running:
+            for nb in [nb for nb in waiting if deps[nb] <= done][: jobs - len(running)]:
+                waiting.remove(nb)
+                print(f"== {nb.name} started", flush=True)
+                running[pool.submit(run_notebook, nb, out, params)] = nb
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                nb = running.pop(fut)
+                rec = fut.result()
+                done.add(nb)
+                if on_done:
+                    on_done(nb, rec)
+                records.append(rec)
+    return records
 
 
 def merge_records(log_path: Path, records: list[dict], profile: str) -> list[dict]:
@@ -205,6 +267,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="output folder (default: reports/ or reports/smoke/)")
     ap.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                     help="extra papermill parameter for every notebook (value parsed as JSON when possible)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks run at once (default 1); see above for the order kept and the threads per kernel")
     ap.add_argument("--import", dest="imports", nargs="+", metavar="DIR",
                     help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
                          "into the output folder and merge their run-log entries")
@@ -227,17 +291,40 @@ def main(argv=None) -> int:
             params[k] = json.loads(v)
         except json.JSONDecodeError:
             params[k] = v
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs}: expected at least 1")
     t0 = time.perf_counter()
-    log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[])
+    log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[],
+               jobs=args.jobs)
     # the kernels inherit it: a notebook that records its commit names the one it started at, even when the
     # checkout moves on while it runs
     os.environ["DAGMM_COMMIT"] = log["commit"]
-    for nb in nbs:
-        print(f"== {nb.name} ({args.profile})", flush=True)
-        rec = run_notebook(nb, out, params)
+    pinned = {}
+    if args.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:  # the kernels inherit it; restored afterwards
+        threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            pinned[var] = os.environ.get(var)
+            os.environ[var] = threads
+
+    def on_done(nb, rec):
         rec.update(commit=log["commit"], device=log["device"], finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-        log["notebooks"].append(rec)
-        print(f"   {rec['status']} in {rec['wall_s']:.0f} s{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
+        print(f"{'   ' if args.jobs == 1 else '== ' + nb.name + ' '}{rec['status']} in {rec['wall_s']:.0f} s"
+              f"{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
+
+    try:
+        if args.jobs == 1:
+            for nb in nbs:
+                print(f"== {nb.name} ({args.profile})", flush=True)
+                log["notebooks"] += run_notebooks([nb], out, params, 1, on_done)
+        else:
+            print(f"{len(nbs)} notebooks ({args.profile}), up to {args.jobs} at once", flush=True)
+            log["notebooks"] = run_notebooks(nbs, out, params, args.jobs, on_done)
+    finally:
+        for var, value in pinned.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     log["wall_s"] = round(time.perf_counter() - t0, 1)
     log["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out.mkdir(parents=True, exist_ok=True)
