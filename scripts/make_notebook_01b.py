@@ -103,18 +103,30 @@ md("""## All runs
 
 Each run's row names the commit and the device it ran on. Datasets and methods can run separately (one per machine,
 or one per session) and still make one table: with `keep_other_runs`, the runs of every (dataset, method) not run
-here are kept from the runs table already in the reports folder, with their own commit and device, and listed below."""),
+here are kept from the runs table already in the reports folder, with their own commit and device, and listed below.
+Each method's runs are written to that table as soon as they are done, so if the kernel dies in a later method
+(it did once, in LOF on a 16-core machine), a rerun with the missing methods completes the table."""),
 code("""t_start = time.perf_counter()
 commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
+runs_file = TABLES / "table2_full_runs.csv"
+
+
+def save_progress(df):
+    # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
+    merged, _ = reporting.merge_runs(df.assign(commit=commit, device=describe_device(device)), runs_file)
+    reporting.save_table(merged, runs_file)
+
+
 frames = []
 for name in names:
     X, y = load_base(name, data_dir or None)
     splits = suite.profile_splits(name, y, n_runs, profile)
-    frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel, n_jobs=n_jobs))
+    frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel,
+                                    n_jobs=n_jobs, on_result=save_progress))
 per_run = pd.concat(frames, ignore_index=True).assign(commit=commit, device=describe_device(device))
 wall = time.perf_counter() - t_start
 print(f"all runs: {wall:.0f} s")
-per_run, kept = reporting.merge_runs(per_run, TABLES / "table2_full_runs.csv", keep_other=keep_other_runs)
+per_run, kept = reporting.merge_runs(per_run, runs_file, keep_other=keep_other_runs)
 order = {d: i for i, d in enumerate(PAPER_SETTINGS)}  # the paper's order of the datasets
 all_names = sorted(per_run.dataset.unique(), key=lambda d: order.get(d, len(order)))
 if len(kept):

@@ -339,3 +339,16 @@ def test_dcn_code_diagnosis_reads_the_same_networks_three_ways():
     # the uniform anomalies reconstruct badly, and a k-means refitted to the final codes separates them; DCN's
     # own centroids (running means of every code ever assigned) lag behind codes that keep moving in training
     assert d.auroc_recon.min() > 0.8 and d.auroc_kmeans.min() > 0.9
+
+
+def test_run_methods_hands_over_each_methods_runs_as_they_finish():
+    Xn, Xa = two_clusters(300, 80, 9)
+    X, y = np.vstack([Xn, Xa]), np.r_[np.zeros(300, np.int64), np.ones(80, np.int64)]
+    splits = [make_split("thyroid", y, s) for s in range(2)]
+    seen = []
+    df = run_methods("thyroid", X, y, splits, ["ECOD", "DSEBM-r", "DSEBM-e", "LOF"], profile="smoke", device="cpu",
+                     verbose=False, on_result=lambda d: seen.append(d.copy()))
+    # one call per training group (DSEBM-r/-e share one) and per shallow method, with exactly its rows
+    assert [sorted(set(d.method)) for d in seen] == [["DSEBM-e", "DSEBM-r"], ["LOF"], ["ECOD"]]
+    got = pd.concat(seen).sort_values(["method", "run"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, df.sort_values(["method", "run"]).reset_index(drop=True))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -199,6 +199,7 @@ def run_methods(
     verbose: bool = True,
     overrides: dict[str, dict] | None = None,
     n_jobs: int = 1,
+    on_result: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Every run of each method in ``methods`` on one dataset, under the paper's protocol.
 
@@ -218,6 +219,10 @@ def run_methods(
     n_jobs : int, default 1
         Threads over which the runs of the shallow methods are spread (joblib;
         -1: every core); their results do not depend on it.
+    on_result : callable, optional
+        Called with the per-run rows of each training group or shallow method
+        as soon as they are done (e.g. to save them, so that a crash in a later
+        method loses nothing already computed).
 
     Returns
     -------
@@ -243,6 +248,8 @@ def run_methods(
         df = run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
         frames.append(df)
         log(df, t0)
+        if on_result is not None:
+            on_result(df)
     for m in SHALLOW:
         if m not in methods:
             continue
@@ -251,6 +258,8 @@ def run_methods(
         df = _run_shallow(dataset, X, y, splits, m, profile, rho, kw, n_jobs)
         frames.append(df)
         log(df, t0)
+        if on_result is not None:
+            on_result(df)
     per_run = pd.concat(frames, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
