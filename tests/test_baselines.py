@@ -312,14 +312,41 @@ def test_shallow_runs_spread_over_threads_equal_one_after_another():
     Xn, Xa = two_clusters(600, 150, 5)
     X, y = np.vstack([Xn, Xa]), np.r_[np.zeros(600, np.int64), np.ones(150, np.int64)]
     splits = [make_split("thyroid", y, s) for s in range(3)]
+    from dagmm.baselines import suite
+
     before = [p["num_threads"] for p in threadpool_info()]
+    inside = []
+    original = suite.run_estimator
+
+    def spy(*args, **kwargs):  # what BLAS and OpenMP allow in the worker thread running a run
+        inside.append({p["user_api"]: p["num_threads"] for p in threadpool_info()})
+        return original(*args, **kwargs)
+
     kw = dict(profile="full", device="cpu", verbose=False)
     one = run_methods("thyroid", X, y, splits, ["OC-SVM", "LOF", "Isolation Forest"], n_jobs=1, **kw)
-    three = run_methods("thyroid", X, y, splits, ["OC-SVM", "LOF", "Isolation Forest"], n_jobs=3, **kw)
+    suite.run_estimator = spy
+    try:
+        three = run_methods("thyroid", X, y, splits, ["OC-SVM", "LOF", "Isolation Forest"], n_jobs=3, **kw)
+    finally:
+        suite.run_estimator = original
+    assert len(inside) == 9 and all(set(d.values()) == {1} for d in inside), inside
     cols = ["method", "run", "seed", "precision", "recall", "f1", "auroc", "auprc"]
     pd.testing.assert_frame_equal(one[cols].reset_index(drop=True), three[cols].reset_index(drop=True))
     assert one.auroc.min() > 0.7
     assert [p["num_threads"] for p in threadpool_info()] == before  # the limits are lifted afterwards
+
+
+def test_n_jobs_minus_one_means_the_threads_this_process_may_use(monkeypatch):
+    from joblib import cpu_count
+
+    from dagmm.baselines.suite import resolve_n_jobs
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert resolve_n_jobs(3) == 3 and resolve_n_jobs(-1) == cpu_count()
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # set by the runner's --jobs
+    assert resolve_n_jobs(-1) == 4 and resolve_n_jobs(-2) == 3 and resolve_n_jobs(-9) == 1
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        resolve_n_jobs(0)
 
 
 def test_dcn_code_diagnosis_reads_the_same_networks_three_ways():

@@ -101,3 +101,16 @@ def test_runner_jobs_runs_notebooks_side_by_side_in_dependency_order(tmp_path, m
     assert "OMP_NUM_THREADS" not in os.environ  # and the runner's own environment restored
     log = json.loads((tmp_path / "out" / "run_log.json").read_text())
     assert log["jobs"] == 2 and sorted(r["notebook"] for r in log["notebooks"]) == sorted(map(str, nbs))
+
+
+def test_runner_dependencies_never_wait_in_a_circle_and_missing_notebooks_are_named(tmp_path, capsys):
+    from dagmm import runner
+
+    a, b = _timing_notebook(tmp_path / "07_summary.ipynb", "pass"), _timing_notebook(tmp_path / "07b_more.ipynb", "pass")
+    c = _timing_notebook(tmp_path / "03_x.ipynb", "pass", reads="table2_dagmm.csv")  # no 01 in the run: no wait
+    assert runner.dependencies([a, b, c]) == {a: {c}, b: {c}, c: set()}
+    with pytest.raises(SystemExit):
+        runner.main(["--profile", "smoke", "--out", str(tmp_path / "o"), "--jobs", "2",
+                     "--notebooks", str(a), str(tmp_path / "04_missing.ipynb")])
+    err = capsys.readouterr().err
+    assert "not found" in err and "04_missing.ipynb" in err

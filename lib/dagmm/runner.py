@@ -81,8 +81,12 @@ def to_html(executed: Path, html_path: Path) -> None:
     tmp.replace(html_path)
 
 
-def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
-    """Execute one notebook; returns its log record (never raises on cell errors)."""
+def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True) -> dict:
+    """Execute one notebook; returns its log record (never raises on cell errors).
+
+    ``log_output`` echoes the cells' output as they run (off when notebooks run
+    side by side, whose output would interleave).
+    """
     import papermill as pm
 
     executed = out / "executed" / nb.name
@@ -90,7 +94,7 @@ def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
     t0 = time.perf_counter()
     status, where = "ok", ""
     try:
-        pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=True)
+        pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
     except pm.PapermillExecutionError:
         status, where = "failed", _failed_cell(executed)
     except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
@@ -110,14 +114,15 @@ def run_notebook(nb: Path, out: Path, parameters: dict) -> dict:
 def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
     """For each notebook of a run, the notebooks of the same run it must wait for.
 
-    The summary (``07_*``) waits for every other notebook; a notebook whose
-    source reads notebook 01's ``table2_dagmm.csv`` waits for ``01_*``.
+    The summary (``07_*``) waits for every notebook that is not a summary; a
+    notebook whose source reads notebook 01's ``table2_dagmm.csv`` waits for
+    ``01_*``.
     """
     first = [nb for nb in nbs if nb.name.startswith("01_")]
     deps = {}
     for nb in nbs:
         if nb.name.startswith("07"):
-            deps[nb] = {o for o in nbs if o != nb}
+            deps[nb] = {o for o in nbs if not o.name.startswith("07")}
         elif first and nb not in first and "table2_dagmm.csv" in nb.read_text(encoding="utf-8"):
             deps[nb] = set(first)
         else:
@@ -143,12 +148,15 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_do
 
     deps, done, running, records = dependencies(nbs), set(), {}, []
     waiting = list(nbs)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         while waiting or running:
             for nb in [nb for nb in waiting if deps[nb] <= done][: jobs - len(running)]:
                 waiting.remove(nb)
                 print(f"== {nb.name} started", flush=True)
-                running[pool.submit(run_notebook, nb, out, params)] = nb
+                running[pool.submit(run_notebook, nb, out, params, False)] = nb
+            if not running:  # cannot happen with dependencies() as written; never spin on it
+                raise RuntimeError(f"notebooks waiting on each other: {[nb.name for nb in waiting]}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 nb = running.pop(fut)
@@ -157,6 +165,12 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_do
                 if on_done:
                     on_done(nb, rec)
                 records.append(rec)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        print(f"interrupted: {len(running)} notebook(s) still running ({', '.join(nb.name for nb in running.values())}) "
+              "finish first; press Ctrl-C again to abandon them", file=sys.stderr, flush=True)
+        raise
+    pool.shutdown()
     return records
 
 
@@ -293,6 +307,9 @@ def main(argv=None) -> int:
             params[k] = v
     if args.jobs < 1:
         ap.error(f"--jobs {args.jobs}: expected at least 1")
+    missing = [str(nb) for nb in nbs if not nb.is_file()]
+    if missing:
+        ap.error(f"notebook(s) not found: {', '.join(missing)}")
     t0 = time.perf_counter()
     log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[],
                jobs=args.jobs)
@@ -308,17 +325,21 @@ def main(argv=None) -> int:
 
     def on_done(nb, rec):
         rec.update(commit=log["commit"], device=log["device"], finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+        log["notebooks"].append(rec)
         print(f"{'   ' if args.jobs == 1 else '== ' + nb.name + ' '}{rec['status']} in {rec['wall_s']:.0f} s"
               f"{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
 
+    interrupted = False
     try:
         if args.jobs == 1:
             for nb in nbs:
                 print(f"== {nb.name} ({args.profile})", flush=True)
-                log["notebooks"] += run_notebooks([nb], out, params, 1, on_done)
+                run_notebooks([nb], out, params, 1, on_done)
         else:
             print(f"{len(nbs)} notebooks ({args.profile}), up to {args.jobs} at once", flush=True)
-            log["notebooks"] = run_notebooks(nbs, out, params, args.jobs, on_done)
+            run_notebooks(nbs, out, params, args.jobs, on_done)
+    except KeyboardInterrupt:  # the notebooks finished so far still go into run_log.json
+        interrupted = True
     finally:
         for var, value in pinned.items():
             if value is None:
@@ -337,6 +358,9 @@ def main(argv=None) -> int:
     for r in failed:
         print(f"FAILED: {r['notebook']} at {r['where']} (executed copy: {out / r['executed']})", file=sys.stderr)
     print(f"reports: {out / 'index.html'}")
+    if interrupted:
+        print("interrupted: run_log.json lists the notebooks that finished", file=sys.stderr)
+        return 130
     return 1 if failed else 0
 
 

@@ -209,12 +209,15 @@ def code_diagnosis(estimator: DCN, X: np.ndarray, y: np.ndarray, splits) -> "pd.
 
     Returns
     -------
-    DataFrame, one row per run: run, seed, auroc_dcn, auroc_recon, auroc_kmeans, anomalies_inside
+    DataFrame, one row per run: run, seed, auroc_dcn, auroc_recon, auroc_kmeans, anomalies_inside, failed
+        (a run whose codes or scores are not finite is ``failed``, its values NaN)
     """
     import pandas as pd
     from sklearn.cluster import KMeans
     from sklearn.metrics import roc_auc_score
 
+    if len({len(s.train_idx) for s in splits}) > 1:
+        raise ValueError("code_diagnosis trains the runs together: every split needs as many training rows")
     train_idx = np.stack([s.train_idx for s in splits])  # the normal rows of each training half
     test_idx = np.stack([s.test_idx for s in splits])
     seeds = [s.seed for s in splits]
@@ -230,10 +233,14 @@ def code_diagnosis(estimator: DCN, X: np.ndarray, y: np.ndarray, splits) -> "pd.
     rows = []
     for r, s in enumerate(splits):
         yt = y[s.test_idx]
+        if not all(np.isfinite(a).all() for a in (score[r], recon[r], z_tr[r], z_te[r])):  # a diverged run
+            rows.append(dict(run=r, seed=s.seed, auroc_dcn=np.nan, auroc_recon=np.nan, auroc_kmeans=np.nan,
+                             anomalies_inside=np.nan, failed=True))
+            continue
         km = KMeans(estimator.n_clusters, n_init=10, random_state=int(s.seed)).fit(z_tr[r].astype(np.float64))
         d_km = km.transform(z_te[r].astype(np.float64)).min(1)
         lo, hi = z_tr[r].min(0), z_tr[r].max(0)
         inside = ((z_te[r][yt == 1] >= lo) & (z_te[r][yt == 1] <= hi)).all(1).mean()
         rows.append(dict(run=r, seed=s.seed, auroc_dcn=roc_auc_score(yt, score[r]), auroc_recon=roc_auc_score(yt, recon[r]),
-                         auroc_kmeans=roc_auc_score(yt, d_km), anomalies_inside=float(inside)))
+                         auroc_kmeans=roc_auc_score(yt, d_km), anomalies_inside=float(inside), failed=False))
     return pd.DataFrame(rows)

@@ -22,6 +22,7 @@ Settings
 from __future__ import annotations
 
 import copy
+import os
 import time
 from typing import Callable, Sequence
 
@@ -218,7 +219,8 @@ def run_methods(
         In the pre-trained group, "DAGMM-p"'s entry also sets the shared pre-training.
     n_jobs : int, default 1
         Threads over which the runs of the shallow methods are spread (joblib;
-        -1: every core); their results do not depend on it.
+        -1: every core, or ``OMP_NUM_THREADS`` when set, :func:`resolve_n_jobs`);
+        their results do not depend on it.
     on_result : callable, optional
         Called with the per-run rows of each training group or shallow method
         as soon as they are done (e.g. to save them, so that a crash in a later
@@ -322,8 +324,37 @@ def run_levels(
     return df.sort_values(["c"], kind="stable").reset_index(drop=True)
 
 
+def resolve_n_jobs(n_jobs: int) -> int:
+    """Threads for ``n_jobs`` (joblib's convention: -1 all, -2 all but one, ...).
+
+    "All" is ``OMP_NUM_THREADS`` when it is set (the runner's ``--jobs`` splits
+    the cores between notebooks through it), else the cores joblib sees.
+    """
+    if n_jobs >= 1:
+        return int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs=0: expected a positive number of threads or a negative one (-1: all)")
+    from joblib import cpu_count
+
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(env) if env.isdigit() and int(env) > 0 else cpu_count()
+    return max(1, cores + 1 + int(n_jobs))
+
+
+def _one_thread_each(fn):
+    """``fn`` with OpenMP limited to one thread in the calling thread (OpenMP's limit is per thread)."""
+    from threadpoolctl import threadpool_limits
+
+    def wrapped(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return fn(*args, **kwargs)
+    return wrapped
+
+
 def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs) -> pd.DataFrame:
-    """:func:`dagmm.protocol.run_estimator` over the runs, ``n_jobs`` processes at a time."""
+    """:func:`dagmm.protocol.run_estimator` over the runs, ``n_jobs`` threads at a time."""
+    n_jobs = resolve_n_jobs(n_jobs)
+
     def make(s):
         est = make_estimator(method, dataset, profile=profile, random_state=s, **overrides)
         if n_jobs != 1 and "detector__n_jobs" in est.get_params():
@@ -340,10 +371,11 @@ def _run_shallow(dataset, X, y, splits, method, profile, rho, overrides, n_jobs)
     # get one thread each while the runs are spread: n_jobs runs each calling a BLAS or
     # an OpenMP loop with every core oversubscribes the CPU, and OpenBLAS, called from
     # more threads than it was built for, can hang or kill the process (it did so in
-    # LOF's neighbour search on KDDCUP with 16 cores).
-    with threadpool_limits(limits=1):
+    # LOF's neighbour search on KDDCUP with 16 cores). The BLAS limit is process-wide;
+    # OpenMP's is per thread, so each worker sets its own.
+    with threadpool_limits(limits=1, user_api="blas"):
         parts = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(run_estimator)(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
+            delayed(_one_thread_each(run_estimator))(dataset, X, y, [s], make, rho=rho, method=method) for s in splits)
     df = pd.concat(parts, ignore_index=True)
     df["run"] = np.arange(len(df))
     return df
