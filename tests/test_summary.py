@@ -69,3 +69,19 @@ def test_without_reference_runs_the_summary_has_no_verdicts_instead_of_failing()
     assert t.empty and {"metric", "p_holm", "median_diff"} <= set(t.columns)
     s = summary_table(runs, t).set_index("method")
     assert s.loc["variant", "f1_mean"] > 0 and pd.isna(s.loc["variant", "diff_f1_vs_dagmm"])
+
+
+def test_summary_rows_follow_the_papers_datasets_then_dagmm_then_table2():
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in ("arrhythmia", "kddcup"):
+        for m in ("DAGMM-VAE", "LOF", "DAGMM", "OC-SVM", "DAGMM (untrained)"):
+            for s in range(3):
+                f = rng.random()
+                rows.append(dict(dataset=d, method=m, run=s, seed=s, failed=False, precision=f, recall=f, f1=f,
+                                 auroc=rng.random(), auprc=rng.random()))
+    runs = pd.DataFrame(rows)
+    s = summary_table(runs, paired_tests(runs))
+    assert list(zip(s.dataset, s.method))[:5] == [("kddcup", "DAGMM"), ("kddcup", "DAGMM (untrained)"), ("kddcup", "OC-SVM"),
+                                                  ("kddcup", "LOF"), ("kddcup", "DAGMM-VAE")]
+    assert list(s.dataset[5:]) == ["arrhythmia"] * 5

@@ -139,4 +139,18 @@ def summary_table(runs: pd.DataFrame, tests: pd.DataFrame, published: pd.DataFra
         pub = pub[["dataset", "method", "source", "setting", "f1", "auroc"]].rename(
             columns={"source": "reported_source", "setting": "reported_setting", "f1": "reported_f1", "auroc": "reported_auroc"})
         out = out.merge(pub, on=["dataset", "method"], how="left")
-    return out
+    return _ordered(out)
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset (the paper's order), then DAGMM, its untrained network, the baselines in Table 2's order,
+    and every other method in the order it first appears."""
+    from .baselines.suite import ALL_METHODS
+    from .configs import PAPER_SETTINGS
+
+    datasets = {d: i for i, d in enumerate(PAPER_SETTINGS)}
+    known = ["DAGMM", "DAGMM (untrained)", *[m for m in ALL_METHODS if m != "DAGMM"]]
+    rest = [m for m in dict.fromkeys(table.method) if m not in known]
+    methods = {m: i for i, m in enumerate(known + rest)}
+    key = table.dataset.map(lambda d: datasets.get(d, len(datasets))) * len(methods) + table.method.map(methods)
+    return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
