@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 from scipy.stats import skew
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import OneClassSVM
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -52,14 +53,9 @@ def _rbf_svm_scores(sv: np.ndarray, coef: np.ndarray, gamma: float, X: np.ndarra
     ndarray (n_samples,)
     """
     sv = np.asarray(sv, dtype=np.float64)
-    sv_sq = np.einsum("ij,ij->i", sv, sv)
     out = np.empty(len(X))
-    for i in range(0, len(X), chunk):
-        xb = np.asarray(X[i : i + chunk], dtype=np.float64)
-        d2 = np.einsum("ij,ij->i", xb, xb)[:, None] + sv_sq[None, :] - 2.0 * (xb @ sv.T)
-        np.maximum(d2, 0.0, out=d2)
-        np.exp(-gamma * d2, out=d2)
-        out[i : i + chunk] = d2 @ coef
+    for i in range(0, len(X), chunk):  # chunks keep the kernel matrix at chunk x n_sv
+        out[i : i + chunk] = rbf_kernel(np.asarray(X[i : i + chunk], dtype=np.float64), sv, gamma=gamma) @ coef
     return out
 
 
