@@ -139,6 +139,7 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_do
     if jobs <= 1:
         records = []
         for nb in nbs:
+            print(f"== {nb.name}", flush=True)
             rec = run_notebook(nb, out, params)
             if on_done:
                 on_done(nb, rec)
@@ -331,13 +332,9 @@ def main(argv=None) -> int:
 
     interrupted = False
     try:
-        if args.jobs == 1:
-            for nb in nbs:
-                print(f"== {nb.name} ({args.profile})", flush=True)
-                run_notebooks([nb], out, params, 1, on_done)
-        else:
-            print(f"{len(nbs)} notebooks ({args.profile}), up to {args.jobs} at once", flush=True)
-            run_notebooks(nbs, out, params, args.jobs, on_done)
+        print(f"{len(nbs)} notebook(s) ({args.profile}), "
+              f"{'one at a time' if args.jobs == 1 else f'up to {args.jobs} at once'}", flush=True)
+        run_notebooks(nbs, out, params, args.jobs, on_done)
     except KeyboardInterrupt:  # the notebooks finished so far still go into run_log.json
         interrupted = True
     finally:
