@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .files import atomic_path
 
 __all__ = [
     "DataFile",
@@ -164,10 +164,8 @@ def download_url(url: str, dest: Path, expected: str | None = None, timeout: flo
 
 
 def _download(url: str, dest: Path, expected: str | None, timeout: float = 60.0) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    with atomic_path(dest, suffix=".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out, _CHUNK)
         actual = sha256sum(tmp)
         if expected is not None and actual != expected:
@@ -175,10 +173,6 @@ def _download(url: str, dest: Path, expected: str | None, timeout: float = 60.0)
                 f"Downloaded file from {url} does not match its pinned checksum\n"
                 f"  expected sha256 {expected}\n  actual   sha256 {actual}"
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def fetch_file(

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
+from .files import atomic_path
 from .fetch import DataFileMissingError, _verify, download_url, resolve_data_dir, source_url
 
 __all__ = [
@@ -162,16 +163,8 @@ def _load_cached(name: str, root: Path, rels: list[str], manifest: dict[str, str
         if X.shape == (len(rels), 3, size, size) and X.dtype == np.float32:
             return X
     X = np.stack([_decode(root / r, size) for r in rels]) if rels else np.zeros((0, 3, size, size), np.float32)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, X)
-        os.replace(tmp, cache)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, X)
     return X
 
 

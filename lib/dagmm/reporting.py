@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from . import paths
+from .files import atomic_path
 from .protocol import METRICS
 
 __all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure", "git_commit",
@@ -49,15 +49,8 @@ def pipe_table(df: pd.DataFrame) -> list[str]:
 
 def _atomic(path: Path, write) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        write(str(tmp))
     return path
 
 
