@@ -195,33 +195,96 @@ on a GPU equal up to floating-point non-determinism). Notebook 07 pairs them wit
 
 The seeds' third change, a loss that uses labelled anomalies, retrains the model and has its own notebook (06b).
 
+Datasets can run separately (one per machine, or one per session) and still make one table: each dataset's runs
+join the per-run tables in the reports folder as soon as it is done, each row with the commit, device, profile and
+`label_fraction` it ran with. With `keep_other_runs`, the runs of datasets not run here are kept from those tables
+and listed below; without it, this execution's datasets replace them.
+
 Writes `reports/tables/variants_pu_inference.csv`, `variants_pu_inference_runs.csv`,
-`variants_pu_inference_sweep.csv`, `variants_dagmm_heads_sweep.csv` (DAGMM's own sweep, also used by 04, 05 and 06b)
-and the figures `pu_inference_metrics.png`, `pu_inference_percentile_sweep.png`."""),
+`variants_pu_inference_sweep.csv`, `variants_dagmm_heads_sweep.csv` (DAGMM's own sweep, also used by 04, 05 and 06b),
+the per-run tables `variants_dagmm_heads_per_run.csv` (DAGMM's own runs) and `variants_pu_inference_sweep_per_run.csv`
+(every run's sweep), and the figures `pu_inference_metrics.png`, `pu_inference_percentile_sweep.png`."""),
     code(PARAMS + '''
-label_fraction: float = 0.2  # fraction of the training half's anomalies that are labelled (at least 5 rows)''',
+label_fraction: float = 0.2  # fraction of the training half's anomalies that are labelled (at least 5 rows)
+keep_other_runs: bool = True  # keep the runs of datasets not run now from the per-run tables already in the reports folder''',
          metadata={"tags": ["parameters"]}),
     code(SETUP + '''
+commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
 print(f"label_fraction={label_fraction}")'''),
-    dagmm_reference_cell(),
-    code('''frames, sweeps = [], []
-for name in names:
+    code('''# DAGMM (paper setting) from notebook 01, same splits and seeds, for context
+ref_file = TABLES / "table2_dagmm.csv"
+reference = pd.read_csv(ref_file) if ref_file.exists() else pd.DataFrame(columns=TABLE_COLUMNS)
+reference = reference[reference.method == "DAGMM"]
+if reference[reference.dataset.isin(names)].empty:
+    print(f"no DAGMM rows in {ref_file}: run notebook 01 with the same profile first for the side-by-side")'''),
+    code('''files = {  # per-run tables; only the first matches notebook 07's variants_*_runs.csv
+    "variants": TABLES / "variants_pu_inference_runs.csv",
+    "dagmm": TABLES / "variants_dagmm_heads_per_run.csv",  # DAGMM's own runs (the reference when notebook 01's is missing)
+    "sweep": TABLES / "variants_pu_inference_sweep_per_run.csv",  # every run's percentile sweep, DAGMM's included
+}
+provenance = dict(commit=commit, device=describe_device(device), profile=profile, label_fraction=label_fraction)
+ran = set()  # (dataset, method) pairs run here
+for i, name in enumerate(names):
     df, sw = run_dagmm_heads(name, runs, epochs=epoch_overrides.get(name), data_dir=data_dir or None, device=device,
                              max_parallel=max_parallel, label_fraction=label_fraction,
                              pu_max_unlabelled=20_000 if profile == "full" else 2_000)
-    frames.append(df[df.method != "DAGMM"])
-    sweeps.append(sw[sw.method != "DAGMM"])
-    reporting.save_table(sw[sw.method == "DAGMM"], TABLES / f"_dagmm_heads_sweep_{name}.csv")
-    if reference[reference.dataset == name].empty:  # no notebook-01 table: use this notebook's own DAGMM runs
-        reference = pd.concat([reference, aggregate(df[df.method == "DAGMM"])[TABLE_COLUMNS]], ignore_index=True)
-parts = sorted(TABLES.glob("_dagmm_heads_sweep_*.csv"))
-reporting.save_table(aggregate_sweep(pd.concat([pd.read_csv(p) for p in parts])), TABLES / "variants_dagmm_heads_sweep.csv")
-for p in parts:
-    p.unlink()'''),
+    # each dataset joins the tables as soon as it is done, so a crash in a later one loses none of it; the
+    # first one replaces the runs already there unless keep_other_runs, the later ones keep this execution's
+    parts = {"variants": df[df.method != "DAGMM"], "dagmm": df[df.method == "DAGMM"], "sweep": sw}
+    for key, new in parts.items():
+        merged, _ = reporting.merge_runs(new.assign(**provenance), files[key], keep_other=keep_other_runs or i > 0)
+        reporting.save_table(merged, files[key])
+    ran |= set(zip(df.dataset, df.method))'''),
     md("""## Results
 
 For *DAGMM PU threshold*, precision/recall/F1 are at the PU rule g(x)/c ≥ 0.5 (not top-ρ); AUROC/AUPRC rank by g."""),
-    *results_cells("pu_inference", '["DAGMM modified inference", "DAGMM PU threshold"]'),
+    code('''order = {d: i for i, d in enumerate(dagmm.PAPER_SETTINGS)}  # the paper's order of the datasets
+per_run, dagmm_runs, sweep_runs = (
+    pd.read_csv(f).sort_values("dataset", kind="stable", key=lambda s: s.map(order)).reset_index(drop=True)
+    for f in files.values())
+all_names = list(dict.fromkeys(per_run.dataset))
+kept = per_run[[pair not in ran for pair in zip(per_run.dataset, per_run.method)]]
+if len(kept):
+    print("kept from the earlier per-run tables (not rerun here):")
+    cols = [c for c in ("commit", "device", "profile", "label_fraction") if c in kept]
+    values = lambda v: ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in v}))  # noqa: E731
+    display(kept.groupby(["dataset", "method"], sort=False).agg(rows=("run", "size"), **{c: (c, values) for c in cols}))
+    if "label_fraction" in kept and (kept.label_fraction.dropna() != label_fraction).any():
+        print(f"WARNING: some kept runs used another label_fraction than {label_fraction} (see above)")
+table = aggregate(per_run)
+reporting.save_table(table[TABLE_COLUMNS], TABLES / "variants_pu_inference.csv")
+sweep_agg = aggregate_sweep(sweep_runs[sweep_runs.method != "DAGMM"])
+reporting.save_table(sweep_agg, TABLES / "variants_pu_inference_sweep.csv")
+dagmm_sweep = aggregate_sweep(sweep_runs[sweep_runs.method == "DAGMM"])
+reporting.save_table(dagmm_sweep, TABLES / "variants_dagmm_heads_sweep.csv")
+own = aggregate(dagmm_runs[~dagmm_runs.dataset.isin(reference.dataset)])  # where notebook 01's table has no row
+reference = pd.concat([reference[reference.dataset.isin(all_names)], own[own.dataset.isin(all_names)]], ignore_index=True)
+shown = pd.concat([reference[TABLE_COLUMNS], table[TABLE_COLUMNS]], ignore_index=True)
+shown = shown.sort_values("dataset", kind="stable", key=lambda s: s.map(order))
+rep = seeds_reported[["dataset", "method", "setting", "precision", "recall", "f1", "auroc"]].rename(
+    columns=lambda c: c if c in ("dataset", "method") else f"seeds_{c}")
+display(reporting.format_mean_std(shown).merge(rep, on=["dataset", "method"], how="left").set_index(["dataset", "method"]))'''),
+    md("""The `seeds_*` columns are the single-run numbers the seeds report (KDDCUP only, at the percentile threshold
+named in `seeds_setting`); ours are means ± std over all runs at the paper's top-ρ rule. The percentile sweep below
+is the seeds' way of reporting."""),
+    code('''fig = plotting.metric_bars(shown, reported=rep.rename(columns={"seeds_f1": "f1", "seeds_auroc": "auroc"}))
+reporting.save_figure(fig, FIGURES / "pu_inference_metrics.png")
+fig = plotting.sweep_curves(pd.concat([dagmm_sweep, sweep_agg], ignore_index=True))
+reporting.save_figure(fig, FIGURES / "pu_inference_percentile_sweep.png")
+display(sweep_agg.pivot_table(index=["dataset", "method"], columns="percentile", values="f1_mean", sort=False).round(3))'''),
+    code('''lines = []
+for name in all_names:
+    d = reference[reference.dataset == name]
+    for method in ["DAGMM modified inference", "DAGMM PU threshold"]:
+        v = table[(table.dataset == name) & (table.method == method)]
+        if v.empty:
+            continue
+        v = v.iloc[0]
+        ref = f"; DAGMM F1 {d.f1_mean.iloc[0]:.3f}, AUROC {d.auroc_mean.iloc[0]:.3f}" if len(d) else ""
+        lines.append(f"* **{name} / {method}**: F1 {v.f1_mean:.3f} ± {v.f1_std:.3f}, AUROC {v.auroc_mean:.3f} ± "
+                     f"{v.auroc_std:.3f} over {int(v.n_runs)} runs ({int(v.n_failed)} failed){ref}.")
+display(Markdown("**Generated summary** (the paired tests against DAGMM are in notebook 07):\\n\\n" + "\\n".join(lines)))
+print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")'''),
     md("## The PU estimate of c against the labelling rate it estimates"),
     code('''pu = per_run[per_run.method == "DAGMM PU threshold"]
 display(pu.groupby("dataset", sort=False)[["n_labelled", "pu_c", "pu_c_true", "precision", "recall", "f1"]].mean().round(3))'''),

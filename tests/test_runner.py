@@ -98,6 +98,7 @@ def test_merge_runs_keeps_other_datasets_with_their_provenance(tmp_path):
     assert merge_runs(new, path, keep_other=False)[0].equals(new)
     assert len(merge_runs(new, tmp_path / "absent.csv")[1]) == 0
     old.drop(columns=["commit", "device"]).to_csv(path, index=False)  # rows without provenance are never kept
-    assert merge_runs(new, path)[0].equals(new)
+    with pytest.warns(UserWarning, match="no commit and device columns"):
+        assert merge_runs(new, path)[0].equals(new)
     with pytest.raises(ValueError, match="commit"):
         merge_runs(new.drop(columns="commit"), path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -171,6 +172,9 @@ def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = Tr
         if {"dataset", "method", "commit", "device"} <= set(old.columns):
             done = pd.MultiIndex.from_frame(new[["dataset", "method"]].drop_duplicates())
             kept = old[~pd.MultiIndex.from_frame(old[["dataset", "method"]]).isin(done)]
+        elif len(old):
+            warnings.warn(f"{path} has no commit and device columns (it predates them), so none of its {len(old)} "
+                          "rows are kept: rerun what they came from", stacklevel=2)
     merged = pd.concat([kept, new], ignore_index=True)
     cols = ["dataset", "method", "rows", "commit", "device"]
     info = (kept.groupby(["dataset", "method"], sort=False)
