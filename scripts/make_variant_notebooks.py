@@ -52,6 +52,29 @@ if reference.empty:
     print(f"no DAGMM rows in {ref_file}: run notebook 01 with the same profile first for the side-by-side")''')
 
 
+def seeds_note_cell():
+    return md("""The `seeds_*` columns are the single-run numbers the seeds report (KDDCUP only, at the percentile threshold
+named in `seeds_setting`); ours are means ± std over all runs at the paper's top-ρ rule. The percentile sweep below
+is the seeds' way of reporting.""")
+
+
+def summary_cell(methods_expr, names_var="names"):
+    """The generated one-line-per-(dataset, variant) summary, against the ``reference`` DAGMM rows."""
+    return code(f'''lines = []
+for name in {names_var}:
+    d = reference[reference.dataset == name]
+    for method in {methods_expr}:
+        v = table[(table.dataset == name) & (table.method == method)]
+        if v.empty:
+            continue
+        v = v.iloc[0]
+        ref = f"; DAGMM F1 {{d.f1_mean.iloc[0]:.3f}}, AUROC {{d.auroc_mean.iloc[0]:.3f}}" if len(d) else ""
+        lines.append(f"* **{{name}} / {{method}}**: F1 {{v.f1_mean:.3f}} ± {{v.f1_std:.3f}}, AUROC {{v.auroc_mean:.3f}} ± "
+                     f"{{v.auroc_std:.3f}} over {{int(v.n_runs)}} runs ({{int(v.n_failed)}} failed){{ref}}.")
+display(Markdown("**Generated summary** (the paired tests against DAGMM are in notebook 07):\\n\\n" + "\\n".join(lines)))
+print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s")''')
+
+
 def results_cells(stem, methods_expr):
     return [
         code(f'''per_run = pd.concat(frames, ignore_index=True)
@@ -66,9 +89,7 @@ shown = shown.sort_values("dataset", kind="stable", key=lambda s: s.map({{n: i f
 rep = seeds_reported[["dataset", "method", "setting", "precision", "recall", "f1", "auroc"]].rename(
     columns=lambda c: c if c in ("dataset", "method") else f"seeds_{{c}}")
 display(reporting.format_mean_std(shown).merge(rep, on=["dataset", "method"], how="left").set_index(["dataset", "method"]))'''),
-        md("""The `seeds_*` columns are the single-run numbers the seeds report (KDDCUP only, at the percentile threshold
-named in `seeds_setting`); ours are means ± std over all runs at the paper's top-ρ rule. The percentile sweep below
-is the seeds' way of reporting."""),
+        seeds_note_cell(),
         code(f'''fig = plotting.metric_bars(shown, reported=rep.rename(columns={{"seeds_f1": "f1", "seeds_auroc": "auroc"}}))
 reporting.save_figure(fig, FIGURES / "{stem}_metrics.png")
 ref_sweep = TABLES / "variants_dagmm_heads_sweep.csv"
@@ -79,19 +100,7 @@ if ref_sweep.exists() and not (sweep_agg.method == "DAGMM").any():
 fig = plotting.sweep_curves(sw)
 reporting.save_figure(fig, FIGURES / "{stem}_percentile_sweep.png")
 display(sweep_agg.pivot_table(index=["dataset", "method"], columns="percentile", values="f1_mean", sort=False).round(3))'''),
-        code(f'''lines = []
-for name in names:
-    d = reference[reference.dataset == name]
-    for method in {methods_expr}:
-        v = table[(table.dataset == name) & (table.method == method)]
-        if v.empty:
-            continue
-        v = v.iloc[0]
-        ref = f"; DAGMM F1 {{d.f1_mean.iloc[0]:.3f}}, AUROC {{d.auroc_mean.iloc[0]:.3f}}" if len(d) else ""
-        lines.append(f"* **{{name}} / {{method}}**: F1 {{v.f1_mean:.3f}} ± {{v.f1_std:.3f}}, AUROC {{v.auroc_mean:.3f}} ± "
-                     f"{{v.auroc_std:.3f}} over {{int(v.n_runs)}} runs ({{int(v.n_failed)}} failed){{ref}}.")
-display(Markdown("**Generated summary** (the paired tests against DAGMM are in notebook 07):\\n\\n" + "\\n".join(lines)))
-print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s")'''),
+        summary_cell(methods_expr),
     ]
 
 
@@ -246,9 +255,7 @@ all_names = list(dict.fromkeys(per_run.dataset))
 kept = per_run[[pair not in ran for pair in zip(per_run.dataset, per_run.method)]]
 if len(kept):
     print("kept from the earlier per-run tables (not rerun here):")
-    cols = [c for c in ("commit", "device", "profile", "label_fraction") if c in kept]
-    values = lambda v: ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in v}))  # noqa: E731
-    display(kept.groupby(["dataset", "method"], sort=False).agg(rows=("run", "size"), **{c: (c, values) for c in cols}))
+    display(reporting.provenance(kept, ["commit", "device", "profile", "label_fraction"]).set_index(["dataset", "method"]))
     if "label_fraction" in kept and (kept.label_fraction.dropna() != label_fraction).any():
         print(f"WARNING: some kept runs used another label_fraction than {label_fraction} (see above)")
 table = aggregate(per_run)
@@ -264,27 +271,13 @@ shown = shown.sort_values("dataset", kind="stable", key=lambda s: s.map(order))
 rep = seeds_reported[["dataset", "method", "setting", "precision", "recall", "f1", "auroc"]].rename(
     columns=lambda c: c if c in ("dataset", "method") else f"seeds_{c}")
 display(reporting.format_mean_std(shown).merge(rep, on=["dataset", "method"], how="left").set_index(["dataset", "method"]))'''),
-    md("""The `seeds_*` columns are the single-run numbers the seeds report (KDDCUP only, at the percentile threshold
-named in `seeds_setting`); ours are means ± std over all runs at the paper's top-ρ rule. The percentile sweep below
-is the seeds' way of reporting."""),
+    seeds_note_cell(),
     code('''fig = plotting.metric_bars(shown, reported=rep.rename(columns={"seeds_f1": "f1", "seeds_auroc": "auroc"}))
 reporting.save_figure(fig, FIGURES / "pu_inference_metrics.png")
 fig = plotting.sweep_curves(pd.concat([dagmm_sweep, sweep_agg], ignore_index=True))
 reporting.save_figure(fig, FIGURES / "pu_inference_percentile_sweep.png")
 display(sweep_agg.pivot_table(index=["dataset", "method"], columns="percentile", values="f1_mean", sort=False).round(3))'''),
-    code('''lines = []
-for name in all_names:
-    d = reference[reference.dataset == name]
-    for method in ["DAGMM modified inference", "DAGMM PU threshold"]:
-        v = table[(table.dataset == name) & (table.method == method)]
-        if v.empty:
-            continue
-        v = v.iloc[0]
-        ref = f"; DAGMM F1 {d.f1_mean.iloc[0]:.3f}, AUROC {d.auroc_mean.iloc[0]:.3f}" if len(d) else ""
-        lines.append(f"* **{name} / {method}**: F1 {v.f1_mean:.3f} ± {v.f1_std:.3f}, AUROC {v.auroc_mean:.3f} ± "
-                     f"{v.auroc_std:.3f} over {int(v.n_runs)} runs ({int(v.n_failed)} failed){ref}.")
-display(Markdown("**Generated summary** (the paired tests against DAGMM are in notebook 07):\\n\\n" + "\\n".join(lines)))
-print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")'''),
+    summary_cell('["DAGMM modified inference", "DAGMM PU threshold"]', names_var="all_names"),
     md("## The PU estimate of c against the labelling rate it estimates"),
     code('''pu = per_run[per_run.method == "DAGMM PU threshold"]
 display(pu.groupby("dataset", sort=False)[["n_labelled", "pu_c", "pu_c_true", "precision", "recall", "f1"]].mean().round(3))'''),

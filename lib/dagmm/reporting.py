@@ -12,7 +12,7 @@ from .files import atomic_path
 from .protocol import METRICS
 
 __all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure", "git_commit",
-           "merge_runs"]
+           "merge_runs", "provenance"]
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -176,9 +176,16 @@ def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = Tr
             warnings.warn(f"{path} has no commit and device columns (it predates them), so none of its {len(old)} "
                           "rows are kept: rerun what they came from", stacklevel=2)
     merged = pd.concat([kept, new], ignore_index=True)
-    cols = ["dataset", "method", "rows", "commit", "device"]
-    info = (kept.groupby(["dataset", "method"], sort=False)
-            .agg(rows=("dataset", "size"), commit=("commit", lambda c: ", ".join(sorted(set(c)))),
-                 device=("device", lambda d: ", ".join(sorted(set(d)))))
-            .reset_index()[cols] if len(kept) else pd.DataFrame(columns=cols))
-    return merged, info
+    return merged, provenance(kept)
+
+
+def provenance(runs: pd.DataFrame, columns=("commit", "device")) -> pd.DataFrame:
+    """One row per (dataset, method) of per-run ``runs``: its number of ``rows``
+    and, for each of ``columns`` present, the distinct values joined by ", "
+    (a missing value reads "not recorded"). Empty when ``runs`` is."""
+    cols = [c for c in columns if c in runs]
+    values = lambda v: ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in v}))  # noqa: E731
+    if not len(runs):
+        return pd.DataFrame(columns=["dataset", "method", "rows", *cols])
+    return (runs.groupby(["dataset", "method"], sort=False)
+            .agg(rows=("dataset", "size"), **{c: (c, values) for c in cols}).reset_index())
