@@ -5,10 +5,13 @@ training group of :mod:`dagmm.baselines.suite` and each dataset this script time
 ``--runs`` runs trained together twice, with a few epochs ``E`` and with ``3 E``
 (each time including set-up, mixture or k-means fitting and scoring the test half).
 Training time is linear in epochs (every epoch has the same steps), so the full-profile
-time is estimated as ``t(E) + (t(3E) - t(E)) / (2E) * (E_full - E)``. The shallow detectors are timed on
-``--shallow-runs`` runs and scaled to ``--runs``. Writes a CSV and a Markdown table.
+time is estimated as ``t(E) + (t(3E) - t(E)) / (2E) * (E_full - E)``; when ``t(3E) <= t(E)`` (a machine busy
+with other work during the first measurement) the two cannot separate set-up from the cost per epoch and the
+estimate is left empty rather than extrapolated. The shallow detectors are timed on ``--shallow-runs`` runs and
+scaled to ``--runs``. Writes a CSV and a Markdown table.
 
     PYTHONPATH=lib python scripts/time_baselines.py --datasets thyroid,arrhythmia --device cpu
+    PYTHONPATH=lib python scripts/time_baselines.py --rewrite reports/benchmarks/baselines_time_cpu_kddcup.csv
 """
 from __future__ import annotations
 
@@ -47,6 +50,30 @@ def overrides_for(methods, epochs: int) -> dict:
     return out
 
 
+def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
+    """Seconds for ``e_full`` epochs from the times of ``e`` and ``3 e`` epochs; NaN when ``t_3e <= t_e``.
+
+    A longer training that measured no slower than a shorter one says the machine was busier during the
+    shorter one; the difference then bounds nothing, and a straight line through the two points would give
+    a meaningless (even negative) estimate.
+    """
+    if not t_3e > t_e:
+        return float("nan")
+    return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
+
+
+def recompute(table: pd.DataFrame) -> pd.DataFrame:
+    """A saved table with the estimates :func:`extrapolate` refuses blanked.
+
+    The other estimates are kept as saved: they came from the unrounded measurements.
+    """
+    table = table.copy()
+    for kind in ("wall", "cpu"):
+        bad = table[f"{kind}_E"].notna() & ~(table[f"{kind}_3E"] > table[f"{kind}_E"])
+        table.loc[bad, f"{kind}_full_estimate"] = float("nan")
+    return table
+
+
 def time_group(name, X, y, splits, methods, epochs, device) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process) of all runs of ``methods`` with ``epochs`` epochs."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -62,16 +89,20 @@ COLUMNS = ["dataset", "methods", "n_runs", "epochs_measured", "epochs_full", "wa
 def write_markdown(table: pd.DataFrame, path: Path) -> None:
     """The measurements as a Markdown page (columns in a fixed order, totals per dataset)."""
     device = ", ".join(table.device.unique())
-    total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum() / 60
+    total = table.groupby("dataset", sort=False)[["wall_full_estimate", "cpu_full_estimate"]].sum(min_count=1) / 60
     md = ["# Cost of the baselines under the full profile (measured, extrapolated)", "",
           f"Device: {device}; all runs of a group trained together; torch threads: 1.",
           "Training groups share one training (times are for the whole group); shallow detectors one run after another.",
           "`wall_*`: elapsed seconds on a CPU shared with other jobs; `cpu_*`: CPU seconds of the process (what the",
           "same work costs one core of an otherwise idle machine; Isolation Forest uses every core, so its CPU time sums them).",
-          "Estimates are in seconds for all runs under the full profile.", "",
+          "Estimates are in seconds for all runs under the full profile; an empty estimate means the longer",
+          "measurement was no slower than the shorter one (the machine was busy), so nothing could be extrapolated.", "",
           *pipe_table(table[[c for c in COLUMNS if c in table]]), "",
-          "Total per dataset over the groups measured, minutes (wall / CPU): " +
-          ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()), ""]
+          "Total per dataset over the groups estimated, minutes (wall / CPU): " +
+          ", ".join(f"{d} {r.wall_full_estimate:.0f} / {r.cpu_full_estimate:.0f}" for d, r in total.iterrows()) +
+          (f" ({missing} estimate(s) missing, not counted)" if (missing := int(table.wall_full_estimate.isna().sum() +
+                                                                              table.cpu_full_estimate.isna().sum())) else ""),
+          ""]
     path.write_text("\n".join(md))
 
 
@@ -84,7 +115,15 @@ def main(argv=None) -> int:
     ap.add_argument("--groups", default="", help="comma-separated methods: time only the groups that hold them")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: the torch default)")
     ap.add_argument("--out", default=str(paths.BENCHMARKS / "baselines_time_{kind}.csv"))
+    ap.add_argument("--rewrite", metavar="CSV", help="measure nothing: blank the estimates of a saved table that "
+                    "cannot be extrapolated and rewrite it and its Markdown page")
     args = ap.parse_args(argv)
+    if args.rewrite:
+        out = Path(args.rewrite)
+        recompute(pd.read_csv(out)).to_csv(out, index=False)
+        write_markdown(pd.read_csv(out), out.with_suffix(".md"))
+        print(f"rewrote {out} and {out.with_suffix('.md')}")
+        return 0
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = describe_device(args.device)
@@ -106,7 +145,7 @@ def main(argv=None) -> int:
                 continue
             (w0, c0), (we, ce) = (time_group(name, X, y, splits, list(group), e, args.device) for e in (E, 3 * E))
             e_full = full_epochs(group[0], name)
-            est_w, est_c = (a + (b - a) / (2 * E) * (e_full - E) for a, b in ((w0, we), (c0, ce)))
+            est_w, est_c = (extrapolate(a, b, E, e_full) for a, b in ((w0, we), (c0, ce)))
             rows.append(dict(dataset=name, methods=" / ".join(group), n_runs=args.runs, epochs_measured=f"{E}, {3 * E}",
                              epochs_full=e_full, wall_E=round(w0, 2), wall_3E=round(we, 2), cpu_E=round(c0, 2),
                              cpu_3E=round(ce, 2), wall_full_estimate=round(est_w, 1), cpu_full_estimate=round(est_c, 1),
