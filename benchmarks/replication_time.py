@@ -10,7 +10,8 @@ are timed
 
 Each is timed with ``E`` epochs and with ``3E``. Every epoch has the same steps, so the
 time is linear in epochs and the full-profile time is estimated as
-``t(E) + (t(3E) - t(E)) / (2E) * (E_full - E)``; with ``--full`` the together case is
+``t(E) + (t(3E) - t(E)) / (2E) * (E_full - E)`` (empty when the machine was busier during the
+shorter measurement, see :func:`dagmm.timing.extrapolate`); with ``--full`` the together case is
 also measured at the paper's epochs (feasible on a GPU). Writes
 ``reports/benchmarks/replication_time_<device>.csv`` and ``.md``, naming the machine.
 
@@ -30,6 +31,7 @@ from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits, run_dagmm
 from dagmm.reporting import pipe_table
+from dagmm.timing import extrapolate
 from dagmm.training import describe_device, resolve_device
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
@@ -46,10 +48,6 @@ def timed(name, X, y, splits, epochs, device, max_parallel) -> float:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - t
-
-
-def extrapolate(t_e: float, t_3e: float, e: int, e_full: int) -> float:
-    return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
 
 
 def main(argv=None) -> int:

@@ -53,40 +53,43 @@ def matmul_rate(dev, n=None, reps=10) -> float:
     return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
 
 
-def step_flops(est: DAGMM, n_runs: int) -> float:
+def step_flops(est: DAGMM, n_runs: int, **shape) -> float:
     """Matrix-multiply FLOPs of one training step's linear layers (the shapes of :func:`step_gemms`)."""
-    return sum(2 * r * m * k * n for r, m, k, n in step_gemms(est, n_runs))
+    return sum(2 * r * m * k * n for r, m, k, n in step_gemms(est, n_runs, **shape))
 
 
-def step_gemms(est: DAGMM, n_runs: int) -> list[tuple[int, int, int, int]]:
+def step_gemms(est: DAGMM, n_runs: int, d_in: int = D_IN, batch: int = B,
+               estimation: bool = True) -> list[tuple[int, int, int, int]]:
     """The linear layers' matrix multiplies of one training step as (runs, m, k, n) shapes.
 
-    Per linear layer (in -> out) of the encoder, the mirrored decoder and the
-    estimation network: forward (B x in) @ (in x out), the gradient of the
-    weight (in x B) @ (B x out) and, except for the first layer (the data
-    needs no gradient), the gradient of the input (B x out) @ (out x in).
-    The estimation network's input is z plus the two reconstruction features.
-    The mixture's own products (memberships times codes, covariances,
-    whitening) are left out: about 0.5% of these FLOPs in the KDDCUP setting.
+    Per linear layer (in -> out) of the encoder, the mirrored decoder and (with
+    ``estimation``) the estimation network: forward (batch x in) @ (in x out),
+    the gradient of the weight (in x batch) @ (batch x out) and, except for the
+    first layer (the data needs no gradient), the gradient of the input
+    (batch x out) @ (out x in). The estimation network's input is z plus the two
+    reconstruction features. The mixture's own products (memberships times
+    codes, covariances, whitening) are left out: about 0.5% of these FLOPs in
+    the KDDCUP setting. Defaults: the KDDCUP setting (118 features, batch 1024).
     """
-    dims = (D_IN, *est.hidden, est.latent_dim)
+    dims = (d_in, *est.hidden, est.latent_dim)
     layers = list(zip(dims[:-1], dims[1:])) + list(zip(dims[::-1][:-1], dims[::-1][1:]))
-    layers += [(est.latent_dim + 2, est.estimation_hidden), (est.estimation_hidden, est.n_components)]
+    if estimation:
+        layers += [(est.latent_dim + 2, est.estimation_hidden), (est.estimation_hidden, est.n_components)]
     out = []
     for i, (a, b) in enumerate(layers):
-        out += [(n_runs, B, a, b), (n_runs, a, B, b)]
+        out += [(n_runs, batch, a, b), (n_runs, a, batch, b)]
         if i > 0:
-            out.append((n_runs, B, b, a))
+            out.append((n_runs, batch, b, a))
     return out
 
 
-def gemm_floor_seconds(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5) -> float:
+def gemm_floor_seconds(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5, **shape) -> float:
     """Median seconds of the linear layers' matrix multiplies of one step alone, back to back at
     their exact shapes into preallocated outputs: what a step would cost if it did nothing else
     (no activations, mixture, loss, optimiser or framework overhead). On CUDA they are replayed
-    from a CUDA graph, as the training step is."""
+    from a CUDA graph, as the training step is. ``shape``: the keywords of :func:`step_gemms`."""
     ops = []
-    for r, m, k, n in step_gemms(est, n_runs):
+    for r, m, k, n in step_gemms(est, n_runs, **shape):
         a, b, c = torch.randn(r, m, k, device=dev), torch.randn(r, k, n, device=dev), torch.empty(r, m, n, device=dev)
         ops.append((a, b, c))
 

@@ -28,6 +28,7 @@ from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits
 from dagmm.reporting import pipe_table
+from dagmm.timing import extrapolate
 from dagmm.training import describe_device
 
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
@@ -50,20 +51,8 @@ def overrides_for(methods, epochs: int) -> dict:
     return out
 
 
-def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
-    """Seconds for ``e_full`` epochs from the times of ``e`` and ``3 e`` epochs; NaN when ``t_3e <= t_e``.
-
-    A longer training that measured no slower than a shorter one says the machine was busier during the
-    shorter one; the difference then bounds nothing, and a straight line through the two points would give
-    a meaningless (even negative) estimate.
-    """
-    if not t_3e > t_e:
-        return float("nan")
-    return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
-
-
 def recompute(table: pd.DataFrame) -> pd.DataFrame:
-    """A saved table with the estimates :func:`extrapolate` refuses blanked.
+    """A saved table with the estimates :func:`dagmm.timing.extrapolate` refuses blanked.
 
     The other estimates are kept as saved: they came from the unrounded measurements.
     """

@@ -1,4 +1,4 @@
-"""The measurement scripts' arithmetic (scripts/ is not a package: loaded from its file)."""
+"""The timing benchmarks' arithmetic (scripts/ is not a package: loaded from its file)."""
 import importlib.util
 import math
 
@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from dagmm import paths
+from dagmm.timing import extrapolate
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, paths.ROOT / "scripts" / f"{name}.py")
+def load(name, folder="scripts"):
+    spec = importlib.util.spec_from_file_location(name, paths.ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -20,15 +21,16 @@ def tb():
     return load("time_baselines")
 
 
-def test_extrapolate_recovers_a_linear_cost(tb):
+def test_extrapolate_recovers_a_linear_cost():
     setup, per_epoch = 7.0, 0.5
     t = lambda e: setup + per_epoch * e  # noqa: E731
-    assert tb.extrapolate(t(2), t(6), 2, 400) == pytest.approx(t(400))
+    assert extrapolate(t(2), t(6), 2, 400) == pytest.approx(t(400))
 
 
-def test_extrapolate_refuses_a_longer_run_that_was_not_slower(tb):
-    assert math.isnan(tb.extrapolate(423.4, 316.2, 1, 20))
-    assert math.isnan(tb.extrapolate(10.0, 10.0, 1, 20))
+def test_extrapolate_refuses_a_longer_run_that_was_not_slower():
+    assert math.isnan(extrapolate(423.4, 316.2, 1, 20))
+    assert math.isnan(extrapolate(10.0, 10.0, 1, 20))
+    assert math.isnan(extrapolate(float("nan"), 10.0, 1, 20))
 
 
 def test_rewrite_blanks_only_the_estimates_that_cannot_be_made(tb, tmp_path):
@@ -45,3 +47,12 @@ def test_rewrite_blanks_only_the_estimates_that_cannot_be_made(tb, tmp_path):
     tb.write_markdown(out, tmp_path / "t.md")
     text = (tmp_path / "t.md").read_text()
     assert "-595" not in text and "1 estimate(s) missing" in text
+
+
+def test_floor_counts_every_row_of_an_epoch_once():
+    floor = load("study_floor", "benchmarks")
+    assert floor.batches(193, 128) == {128: 1, 65: 1}
+    assert floor.batches(2048, 1024) == {1024: 2}
+    assert floor.batches(100, 1024) == {100: 1}
+    for n, b in ((193, 128), (198_371, 1024), (1_839, 1024)):
+        assert sum(k * v for k, v in floor.batches(n, b).items()) == n

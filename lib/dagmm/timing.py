@@ -1,0 +1,20 @@
+"""Arithmetic of the timing benchmarks: full-profile times from short measurements."""
+from __future__ import annotations
+
+import math
+
+
+def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
+    """Seconds for ``e_full`` epochs from the times of ``e`` and ``3 e`` epochs.
+
+    Every epoch of a training has the same steps, so its time is linear in epochs,
+    ``t(E) = setup + E * per_epoch``, and two measurements give
+    ``t(e) + (t(3e) - t(e)) / (2 e) * (e_full - e)``.
+
+    Returns NaN when ``t_3e <= t_e`` (or either is NaN): a longer training that measured
+    no slower than a shorter one means the machine was busier during the shorter one,
+    and a line through the two points would give a meaningless (even negative) time.
+    """
+    if not (math.isfinite(t_e) and math.isfinite(t_3e)) or not t_3e > t_e:
+        return float("nan")
+    return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
