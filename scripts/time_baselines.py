@@ -28,7 +28,7 @@ from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits
 from dagmm.reporting import pipe_table
-from dagmm.timing import extrapolate
+from dagmm.timing import extrapolable, extrapolate
 from dagmm.training import describe_device
 
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
@@ -58,7 +58,8 @@ def recompute(table: pd.DataFrame) -> pd.DataFrame:
     """
     table = table.copy()
     for kind in ("wall", "cpu"):
-        bad = table[f"{kind}_E"].notna() & ~(table[f"{kind}_3E"] > table[f"{kind}_E"])
+        bad = table[f"{kind}_E"].notna() & ~pd.Series(map(extrapolable, table[f"{kind}_E"], table[f"{kind}_3E"]),
+                                                        index=table.index)
         table.loc[bad, f"{kind}_full_estimate"] = float("nan")
     return table
 

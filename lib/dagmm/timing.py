@@ -4,6 +4,11 @@ from __future__ import annotations
 import math
 
 
+def extrapolable(t_e: float, t_3e: float) -> bool:
+    """Whether the times of ``e`` and ``3 e`` epochs can be extrapolated: both finite, the longer slower."""
+    return math.isfinite(t_e) and math.isfinite(t_3e) and t_3e > t_e
+
+
 def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
     """Seconds for ``e_full`` epochs from the times of ``e`` and ``3 e`` epochs.
 
@@ -15,6 +20,6 @@ def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
     no slower than a shorter one means the machine was busier during the shorter one,
     and a line through the two points would give a meaningless (even negative) time.
     """
-    if not (math.isfinite(t_e) and math.isfinite(t_3e)) or not t_3e > t_e:
+    if not extrapolable(t_e, t_3e):
         return float("nan")
     return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
