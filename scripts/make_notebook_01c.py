@@ -26,7 +26,8 @@ reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 0  # runs trained together as one batched model; 0: every run of every level at once
 n_jobs: int = -1  # threads over which the runs of the shallow detectors are spread, -1 for every core
-cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)""",
+cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)
+keep_other_runs: bool = True  # keep the runs of (method, level) pairs not run now from the runs table already in the reports folder""",
      metadata={"tags": ["parameters"]}),
 code("""import time
 from pathlib import Path
@@ -73,23 +74,55 @@ md("""## All runs
 
 The runs of every level train together, as one batched model per method: one training instead of one per level.
 On the CPU each run then scores exactly as when its level runs alone (a test checks it); on a GPU, batched
-arithmetic may round differently."""),
+arithmetic may round differently.
+
+Each run's row names the commit and the device it ran on. Methods and levels can run separately (the shallow
+OC-SVM on a CPU, the networks on a GPU, say) and still make one table: with `keep_other_runs`, the runs of every
+(method, level) not run here are kept from the runs table already in the reports folder, with their own commit and
+device, and listed below. Each method's runs join that table as soon as they are done, so a kernel that dies in a
+later method loses none of them."""),
 code("""t_start = time.perf_counter()
-per_run = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, device=device,
-                           max_parallel=max_parallel or None, n_jobs=n_jobs)
-print(f"all runs: {time.perf_counter() - t_start:.0f} s")"""),
+commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
+runs_file = TABLES / "table3_contamination_runs.csv"
+KEYS = ("dataset", "method", "c")  # one unit of work: a method at one level
+
+
+def save_progress(df):
+    # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
+    merged, _ = reporting.merge_runs(df.assign(commit=commit, device=describe_device(device)), runs_file, keys=KEYS)
+    reporting.save_table(merged, runs_file)
+
+
+new_runs = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, device=device,
+                            max_parallel=max_parallel or None, n_jobs=n_jobs, on_result=save_progress)
+new_runs = new_runs.assign(commit=commit, device=describe_device(device))
+print(f"all runs: {time.perf_counter() - t_start:.0f} s")
+per_run, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)
+per_run = per_run[per_run.dataset == dataset].reset_index(drop=True)
+if len(kept):
+    print("kept from the earlier runs table (not rerun here):")
+    display(kept.set_index(list(KEYS)))"""),
 md("""## Table 3: F1 and more against the contamination level
 
 Mean ± standard deviation over all runs. The paper's columns hold its Table 3 values only where we could confirm
 them from the paper's text; we could not (the paper says DAGMM's F1 degrades only gently as c grows), so they are
-empty and the figure shows ours alone."""),
+empty and the figure shows ours alone. The line after the table says which of the paper's (method, level) pairs
+the table still lacks."""),
 code("""published = reporting.load_published()
 table = suite.aggregate_levels(per_run, published)
-reporting.save_table(per_run, TABLES / "table3_contamination_runs.csv")
+order = {m: i for i, m in enumerate(suite.CONTAMINATION_METHODS)}
+table = table.sort_values(["method", "c"], key=lambda v: v.map(order) if v.name == "method" else v, kind="stable")
+reporting.save_table(per_run, runs_file)
 reporting.save_table(table, TABLES / "table3_contamination.csv")
-display(reporting.format_mean_std(table).set_index(["dataset", "method", "c"]))"""),
+display(reporting.format_mean_std(table).set_index(["dataset", "method", "c"]))
+paper_grid = [(m, c) for m in suite.CONTAMINATION_METHODS for c in (0.01, 0.02, 0.03, 0.04, 0.05)]
+have = {(r.method, round(r.c, 6)): r.n_runs for r in table.itertuples()}
+lacking = [f"{m} at c = {c:.0%}" for m, c in paper_grid if have.get((m, c), 0) < suite.profile_runs(profile, n_runs)]
+display(Markdown("**Complete**: every method of the paper's Table 3 at every level, with all its runs." if not lacking else
+                 f"**Not yet complete**: {len(lacking)} of the paper's {len(paper_grid)} (method, level) pairs lack "
+                 f"runs here: {', '.join(lacking)}. Run this notebook with those `methods` and `levels` to add them."))"""),
 code("""lines = []
-for m in chosen:
+for m in [m for m in order if m in set(table.method)] + sorted(set(table.method) - set(order)):
     t = table[table.method == m].sort_values("c")
     lo, hi = t.iloc[0], t.iloc[-1]
     lines.append(f"* **{m}**: F1 {lo.f1_mean:.3f} ± {lo.f1_std:.3f} at c = {lo.c:.0%}, {hi.f1_mean:.3f} ± {hi.f1_std:.3f} "
@@ -100,7 +133,8 @@ code("""fig = figures.contamination_curves(table, "f1")
 fig.axes[0].set_title(f"{dataset}: training set contaminated with anomalies")
 reporting.save_figure(fig, FIGURES / "01c_contamination_f1.png")
 # the levels share one training per torch method, so only the method's total time is meaningful
-display(per_run.groupby("method", sort=False).seconds.sum().round(1).rename("seconds, all levels").to_frame())
+display(per_run.groupby("method", sort=False).agg(seconds=("seconds", "sum"), device=("device", "first"))
+        .round(1).rename(columns={"seconds": "seconds, all levels"}))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s on {describe_device(device)}")"""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={

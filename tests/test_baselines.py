@@ -271,8 +271,15 @@ def test_levels_trained_together_equal_levels_run_one_after_another(real_data_di
 
     X, y = load_base("thyroid", real_data_dir)
     levels, methods = (0.005, 0.02), ["DAGMM", "DCN", "OC-SVM"]
-    together = run_levels("thyroid", X, y, levels, 2, methods, profile="smoke", device="cpu", verbose=False)
+    seen = []
+    together = run_levels("thyroid", X, y, levels, 2, methods, profile="smoke", device="cpu", verbose=False,
+                          on_result=seen.append)
     assert len(together) == len(levels) * 2 * len(methods)
+    # what on_result saw, method by method as each finished, is the result, already split into levels
+    assert [sorted(d.method.unique()) for d in seen] == [[m] for m in methods]
+    key = ["method", "c", "run"]
+    pd.testing.assert_frame_equal(pd.concat(seen).sort_values(key).reset_index(drop=True),
+                                  together.sort_values(key).reset_index(drop=True))
     for c in levels:
         alone = run_methods("thyroid", X, y, profile_splits("thyroid", y, 2, "smoke", c=c), methods, profile="smoke",
                             device="cpu", verbose=False)

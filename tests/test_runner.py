@@ -98,7 +98,33 @@ def test_merge_runs_keeps_other_datasets_with_their_provenance(tmp_path):
     assert merge_runs(new, path, keep_other=False)[0].equals(new)
     assert len(merge_runs(new, tmp_path / "absent.csv")[1]) == 0
     old.drop(columns=["commit", "device"]).to_csv(path, index=False)  # rows without provenance are never kept
-    with pytest.warns(UserWarning, match="no commit and device columns"):
+    with pytest.warns(UserWarning, match=r"lacks the columns \['commit', 'device'\]"):
         assert merge_runs(new, path)[0].equals(new)
     with pytest.raises(ValueError, match="commit"):
         merge_runs(new.drop(columns="commit"), path)
+
+
+def test_merge_runs_by_contamination_level_keeps_the_other_levels(tmp_path):
+    # Table 3: each (dataset, method, c) is one unit of work; rerunning one level of a method keeps the others
+    import pandas as pd
+
+    from dagmm.reporting import merge_runs
+
+    path = tmp_path / "runs.csv"
+    old = pd.DataFrame(dict(dataset="kddcup", method=["OC-SVM"] * 4 + ["DAGMM"] * 2, c=[0.01, 0.01, 0.02, 0.02, 0.01, 0.02],
+                            run=[0, 1, 0, 1, 0, 0], f1=[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], commit="aaa", device="cpu"))
+    old.to_csv(path, index=False)
+    new = pd.DataFrame(dict(dataset="kddcup", method="OC-SVM", c=0.02, run=[0, 1], f1=[0.65, 0.66], commit="bbb", device="gpu"))
+    merged, kept = merge_runs(new, path, keys=("dataset", "method", "c"))
+    got = merged.set_index(["method", "c", "run"]).sort_index()
+    assert len(merged) == 6
+    assert got.loc[("OC-SVM", 0.02), "commit"].tolist() == ["bbb", "bbb"]  # the level rerun is replaced
+    assert got.loc[("OC-SVM", 0.01), "f1"].tolist() == [0.9, 0.8]  # the other level of that method is kept
+    assert kept[["method", "c", "rows"]].values.tolist() == [["OC-SVM", 0.01, 2], ["DAGMM", 0.01, 1], ["DAGMM", 0.02, 1]]
+    # keyed by (dataset, method) alone, the same rerun would have dropped OC-SVM's other level
+    assert len(merge_runs(new, path)[0].query("method == 'OC-SVM'")) == 2
+    with pytest.raises(ValueError, match=r"\['c'\]"):
+        merge_runs(new.drop(columns="c"), path, keys=("dataset", "method", "c"))
+    old.drop(columns="c").to_csv(path, index=False)  # a table without levels cannot say which level its rows were
+    with pytest.warns(UserWarning, match=r"lacks the columns \['c'\]"):
+        assert merge_runs(new, path, keys=("dataset", "method", "c"))[0].equals(new)

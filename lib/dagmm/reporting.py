@@ -147,45 +147,61 @@ def git_commit() -> str:
         return "unknown"
 
 
-def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = True,
+               keys: tuple[str, ...] = ("dataset", "method")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-run rows of this execution, plus, with ``keep_other``, the rows of every
-    (dataset, method) it did not run, from the per-run table already at ``path``.
+    group of ``keys`` (by default each (dataset, method)) it did not run, from the
+    per-run table already at ``path``.
 
     This lets a notebook run one dataset, or some methods, at a time (on
     different machines, or in calls shorter than the whole) and still write one
-    table. ``new`` must carry the provenance columns ``commit`` and ``device``;
-    kept rows keep theirs, and rows without them are never kept.
+    table. ``new`` must carry ``keys`` and the provenance columns ``commit`` and
+    ``device``; kept rows keep theirs, and rows without them are never kept.
+
+    Parameters
+    ----------
+    new : DataFrame, the per-run rows of this execution
+    path : the per-run table written earlier (absent: nothing is kept)
+    keep_other : bool, default True
+    keys : tuple of str, default ("dataset", "method")
+        The columns that name one unit of work: a group of ``keys`` present in
+        ``new`` replaces that whole group in the old table (e.g. add ``"c"``
+        for Table 3, where each contamination level can run on its own).
 
     Returns
     -------
     merged : DataFrame, the kept rows first, then ``new``
-    kept : DataFrame, one row per kept (dataset, method) with its runs'
+    kept : DataFrame, one row per kept group of ``keys`` with its runs'
         ``commit``, ``device`` and number of rows (empty when nothing was kept)
     """
-    missing = {"dataset", "method", "commit", "device"} - set(new.columns)
+    keys = list(keys)
+    missing = {*keys, "commit", "device"} - set(new.columns)
     if missing:
         raise ValueError(f"new runs lack the columns {sorted(missing)}")
     path = Path(path)
     kept = new.iloc[:0]
     if keep_other and path.exists():
         old = pd.read_csv(path)
-        if {"dataset", "method", "commit", "device"} <= set(old.columns):
-            done = pd.MultiIndex.from_frame(new[["dataset", "method"]].drop_duplicates())
-            kept = old[~pd.MultiIndex.from_frame(old[["dataset", "method"]]).isin(done)]
+        if {*keys, "commit", "device"} <= set(old.columns):
+            done = pd.MultiIndex.from_frame(new[keys].drop_duplicates())
+            kept = old[~pd.MultiIndex.from_frame(old[keys]).isin(done)]
         elif len(old):
-            warnings.warn(f"{path} has no commit and device columns (it predates them), so none of its {len(old)} "
-                          "rows are kept: rerun what they came from", stacklevel=2)
+            warnings.warn(f"{path} lacks the columns {sorted({*keys, 'commit', 'device'} - set(old.columns))} "
+                          f"(it predates them), so none of its {len(old)} rows are kept: rerun what they came from",
+                          stacklevel=2)
     merged = pd.concat([kept, new], ignore_index=True)
-    return merged, provenance(kept)
+    return merged, provenance(kept, keys=keys)
 
 
-def provenance(runs: pd.DataFrame, columns=("commit", "device")) -> pd.DataFrame:
-    """One row per (dataset, method) of per-run ``runs``: its number of ``rows``
-    and, for each of ``columns`` present, the distinct values joined by ", "
-    (a missing value reads "not recorded"). Empty when ``runs`` is."""
+def provenance(runs: pd.DataFrame, columns=("commit", "device"), keys=("dataset", "method")) -> pd.DataFrame:
+    """One row per group of ``keys`` (by default each (dataset, method)) of per-run
+    ``runs``: its number of ``rows`` and, for each of ``columns`` present, the
+    distinct values joined by ", " (a missing value reads "not recorded").
+    Empty when ``runs`` is."""
+    keys = list(keys)
     cols = [c for c in columns if c in runs]
     values = lambda v: ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in v}))  # noqa: E731
     if not len(runs):
-        return pd.DataFrame(columns=["dataset", "method", "rows", *cols])
-    return (runs.groupby(["dataset", "method"], sort=False)
-            .agg(rows=("dataset", "size"), **{c: (c, values) for c in cols}).reset_index())
+        return pd.DataFrame(columns=[*keys, "rows", *cols])
+    return (runs.groupby(keys, sort=False)
+            .agg(rows=(keys[0], "size"), **{c: (c, values) for c in cols}).reset_index())

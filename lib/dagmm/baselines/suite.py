@@ -277,6 +277,7 @@ def run_levels(
     *,
     profile: str = "full",
     max_parallel: int | None = None,
+    on_result: Callable[[pd.DataFrame], None] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """Table 3's runs: every method at every contamination level, the levels' runs trained together.
@@ -303,6 +304,10 @@ def run_levels(
     profile : {"full", "smoke"}
     max_parallel : int, optional
         Runs trained together; ``None``: all runs of all levels at once.
+    on_result : callable, optional
+        Called with the per-run rows (``c`` and ``run`` as returned) of each
+        training group or shallow method, every level at once, as soon as they
+        are done, so that a crash in a later method loses nothing computed.
     **kwargs
         Passed to :func:`run_methods` (``device``, ``verbose``, ``overrides``, ``n_jobs``).
 
@@ -317,11 +322,16 @@ def run_levels(
         raise ValueError("levels must name at least one contamination level")
     runs = profile_runs(profile, n_runs)
     splits = [s for c in cs for s in profile_splits(dataset, y, n_runs, profile, c=c)]
-    df = run_methods(dataset, X, y, splits, methods, profile=profile, max_parallel=max_parallel, **kwargs)
-    level = df["run"].to_numpy() // runs
-    df.insert(2, "c", np.asarray(cs)[level])
-    df["run"] = df["run"] % runs
-    return df.sort_values(["c"], kind="stable").reset_index(drop=True)
+
+    def by_level(df):  # run i of the joint list is run i % runs of level i // runs
+        df = df.copy()
+        df.insert(2, "c", np.asarray(cs)[df["run"].to_numpy() // runs])
+        df["run"] = df["run"] % runs
+        return df.sort_values(["c"], kind="stable").reset_index(drop=True)
+
+    done = None if on_result is None else (lambda df: on_result(by_level(df)))
+    return by_level(run_methods(dataset, X, y, splits, methods, profile=profile, max_parallel=max_parallel,
+                                on_result=done, **kwargs))
 
 
 def resolve_n_jobs(n_jobs: int) -> int:
