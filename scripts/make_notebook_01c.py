@@ -27,6 +27,7 @@ device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 max_parallel: int = 0  # runs trained together as one batched model; 0: every run of every level at once
 n_jobs: int = -1  # threads over which the runs of the shallow detectors are spread, -1 for every core
 cpu_threads: int = 1  # torch threads on the CPU, 0 for the torch default (one is fastest for tiny networks on a shared CPU)
+workers: int = 1  # training groups run side by side in this many worker processes (each with cpu_threads threads); >1 pays off on a GPU, which one small network leaves mostly idle
 keep_other_runs: bool = True  # keep the runs of (method, level) pairs not run now from the runs table already in the reports folder""",
      metadata={"tags": ["parameters"]}),
 code("""import time
@@ -94,7 +95,8 @@ def save_progress(df):
 
 
 new_runs = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, device=device,
-                            max_parallel=max_parallel or None, n_jobs=n_jobs, on_result=save_progress)
+                            max_parallel=max_parallel or None, n_jobs=n_jobs, on_result=save_progress,
+                            workers=workers)
 new_runs = new_runs.assign(commit=commit, device=describe_device(device))
 print(f"all runs: {time.perf_counter() - t_start:.0f} s")
 per_run, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -187,6 +186,21 @@ def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str,
     return fit_scores
 
 
+def _run_group(*, dataset, X, y, splits, group, methods, profile, device, max_parallel, overrides, rho, threads=None):
+    """The per-run rows of one training group (:data:`GROUPS`); in a worker process of
+    :func:`run_methods` (``workers > 1``), with ``threads`` torch and BLAS threads there."""
+    if threads is None:
+        fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
+        return run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):  # e.g. PAE-GMM-EM's EM
+        return _run_group(dataset=dataset, X=X, y=y, splits=splits, group=group, methods=methods, profile=profile,
+                          device=device, max_parallel=max_parallel, overrides=overrides, rho=rho)
+
+
 def run_methods(
     dataset: str,
     X: np.ndarray,
@@ -201,6 +215,7 @@ def run_methods(
     overrides: dict[str, dict] | None = None,
     n_jobs: int = 1,
     on_result: Callable[[pd.DataFrame], None] | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Every run of each method in ``methods`` on one dataset, under the paper's protocol.
 
@@ -224,7 +239,14 @@ def run_methods(
     on_result : callable, optional
         Called with the per-run rows of each training group or shallow method
         as soon as they are done (e.g. to save them, so that a crash in a later
-        method loses nothing already computed).
+        method loses nothing already computed). Always called in this process.
+    workers : int, default 1
+        Training groups run side by side in up to this many worker processes
+        (from a fork server; each with this process's number of torch threads), while the
+        shallow methods run here. A GPU is mostly idle under one of these small
+        networks, so on a GPU several groups train in about the time of one; on
+        a CPU they only share its cores. Each run's result is what it gives with
+        ``workers=1`` (exactly, on the CPU at the same thread count; tested).
 
     Returns
     -------
@@ -236,32 +258,46 @@ def run_methods(
     rho = paper_setting(dataset)["contamination"]
     frames = []
 
-    def log(df, t0):
+    def log(df):
         if verbose:
             for m, d in df.groupby("method", sort=False):
                 print(f"{dataset:>11} | {m:<17} | F1 {d.f1.mean():.4f} ± {d.f1.std():.4f} | AUROC {d.auroc.mean():.4f} | "
                       f"failed {int(d.failed.sum())} | {d.seconds.sum():.1f} s", flush=True)
 
-    for group in GROUPS:
-        if not any(m in methods for m in group):
-            continue
-        t0 = time.perf_counter()
-        fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
-        df = run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
+    if int(workers) < 1:
+        raise ValueError(f"workers={workers}: expected at least 1 worker process")
+
+    def done(df):
         frames.append(df)
-        log(df, t0)
+        log(df)
         if on_result is not None:
             on_result(df)
-    for m in SHALLOW:
-        if m not in methods:
-            continue
-        t0 = time.perf_counter()
-        kw = (overrides or {}).get(m, {})
-        df = _run_shallow(dataset, X, y, splits, m, profile, rho, kw, n_jobs)
-        frames.append(df)
-        log(df, t0)
-        if on_result is not None:
-            on_result(df)
+
+    def run_shallow():
+        for m in (m for m in SHALLOW if m in methods):
+            done(_run_shallow(dataset, X, y, splits, m, profile, rho, (overrides or {}).get(m, {}), n_jobs))
+
+    groups = [g for g in GROUPS if any(m in methods for m in g)]
+    task = dict(dataset=dataset, X=X, y=y, splits=list(splits), methods=list(methods), profile=profile, device=device,
+                max_parallel=max_parallel, overrides=overrides, rho=rho)
+    if int(workers) == 1 or len(groups) < 2:
+        for group in groups:
+            done(_run_group(group=group, **task))
+        run_shallow()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        import torch
+
+        # not forked from this process (a forked child cannot use CUDA once the parent has): from a fresh
+        # fork server; "spawn" works too but makes a Jupyter kernel log a KeyboardInterrupt at shutdown
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx) as pool:
+            futures = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
+            run_shallow()  # meanwhile, here
+            for f in as_completed(futures):
+                done(f.result())
     per_run = pd.concat(frames, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
