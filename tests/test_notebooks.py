@@ -114,3 +114,29 @@ def test_runner_dependencies_never_wait_in_a_circle_and_missing_notebooks_are_na
                      "--notebooks", str(a), str(tmp_path / "04_missing.ipynb")])
     err = capsys.readouterr().err
     assert "not found" in err and "04_missing.ipynb" in err
+
+
+def test_runner_parameters_scoped_to_one_notebook(tmp_path, capsys):
+    # -p NB:KEY=VALUE reaches only the notebooks whose name starts with NB; -p KEY=VALUE every one
+    import nbformat
+
+    from dagmm import runner
+
+    nbs = []
+    for name in ("01b_x", "01c_y"):
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell("profile = 'full'\nmethods = 'all'\nworkers = 1", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(f"import json\nopen({str(tmp_path / name) + '.json'!r}, 'w').write(json.dumps([methods, workers]))"),
+        ])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        nbs.append(str(tmp_path / f"{name}.ipynb"))
+    code = runner.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--notebooks", *nbs,
+                        "-p", "workers=4", "-p", "01c:methods=DAGMM,DCN", "-p", "01b_x:workers=2"])
+    assert code == 0
+    got = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("01b_x", "01c_y")}
+    assert got == {"01b_x": ["all", 2], "01c_y": ["DAGMM,DCN", 4]}  # the scoped value wins over the common one
+    for bad, msg in ((["-p", "02:methods=x"], "no notebook"), (["-p", "methods"], "KEY=VALUE")):
+        with pytest.raises(SystemExit):
+            runner.main(["--profile", "smoke", "--out", str(tmp_path / "o2"), "--notebooks", *nbs, *bad])
+        assert msg in capsys.readouterr().err

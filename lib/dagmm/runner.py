@@ -19,6 +19,12 @@ it well. A notebook still waits for what it reads: those that read notebook
 (unless ``OMP_NUM_THREADS`` is set), so the kernels do not oversubscribe the
 CPU. Wall times of notebooks run side by side are longer than alone;
 ``run_log.json`` records ``jobs``.
+
+``-p KEY=VALUE`` sets a papermill parameter of every notebook; ``-p NB:KEY=VALUE``
+only of the notebooks whose file name starts with ``NB``, so one call can run
+parts of several notebooks, e.g. ``--notebooks notebooks/01b_baselines.ipynb
+notebooks/01c_contamination.ipynb --jobs 2 -p workers=4 -p 01b:datasets=kddcup
+-p 01c:methods=DAGMM``.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 from . import paths
 from .reporting import git_commit
@@ -130,17 +137,20 @@ def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
     return deps
 
 
-def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_done=None) -> list[dict]:
+def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], dict], jobs: int = 1,
+                  on_done=None) -> list[dict]:
     """Execute ``nbs`` (in order when ``jobs`` is 1), up to ``jobs`` at a time, respecting :func:`dependencies`.
 
-    ``on_done(nb, record)`` is called as each finishes. Returns the records in
-    completion order.
+    ``params`` are the papermill parameters of every notebook, or a function of
+    the notebook's path that returns its own. ``on_done(nb, record)`` is called
+    as each finishes. Returns the records in completion order.
     """
+    params_of = params if callable(params) else (lambda nb: params)
     if jobs <= 1:
         records = []
         for nb in nbs:
             print(f"== {nb.name}", flush=True)
-            rec = run_notebook(nb, out, params)
+            rec = run_notebook(nb, out, params_of(nb))
             if on_done:
                 on_done(nb, rec)
             records.append(rec)
@@ -155,7 +165,7 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict, jobs: int = 1, on_do
             for nb in [nb for nb in waiting if deps[nb] <= done][: jobs - len(running)]:
                 waiting.remove(nb)
                 print(f"== {nb.name} started", flush=True)
-                running[pool.submit(run_notebook, nb, out, params, False)] = nb
+                running[pool.submit(run_notebook, nb, out, params_of(nb), False)] = nb
             if not running:  # cannot happen with dependencies() as written; never spin on it
                 raise RuntimeError(f"notebooks waiting on each other: {[nb.name for nb in waiting]}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -280,8 +290,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="full", choices=["full", "smoke"])
     ap.add_argument("--notebooks", nargs="*", help="notebooks to run (default: notebooks/NN_*.ipynb)")
     ap.add_argument("--out", help="output folder (default: reports/ or reports/smoke/)")
-    ap.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra papermill parameter for every notebook (value parsed as JSON when possible)")
+    ap.add_argument("-p", "--parameter", action="append", default=[], metavar="[NB:]KEY=VALUE",
+                    help="extra papermill parameter for every notebook, or with NB: only for the notebooks whose file "
+                         "name starts with NB (e.g. 01c:methods=DAGMM); the value is parsed as JSON when possible")
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks run at once (default 1); see above for the order kept and the threads per kernel")
     ap.add_argument("--import", dest="imports", nargs="+", metavar="DIR",
@@ -300,17 +311,32 @@ def main(argv=None) -> int:
     params = {"profile": args.profile}
     if args.out:
         params["reports_dir"] = str(out)
+    scoped = []  # (notebook-name prefix, key, value), applied after the common ones
     for kv in args.parameter:
-        k, _, v = kv.partition("=")
+        k, eq, v = kv.partition("=")
+        scope, _, k = k.rpartition(":")
+        if not eq or not k.isidentifier():
+            ap.error(f"-p {kv}: expected KEY=VALUE or NB:KEY=VALUE")
         try:
-            params[k] = json.loads(v)
+            v = json.loads(v)
         except json.JSONDecodeError:
+            pass
+        if scope:
+            scoped.append((scope, k, v))
+        else:
             params[k] = v
     if args.jobs < 1:
         ap.error(f"--jobs {args.jobs}: expected at least 1")
     missing = [str(nb) for nb in nbs if not nb.is_file()]
     if missing:
         ap.error(f"notebook(s) not found: {', '.join(missing)}")
+    unmatched = sorted({s for s, _, _ in scoped if not any(nb.name.startswith(s) for nb in nbs)})
+    if unmatched:
+        ap.error(f"-p {unmatched[0]}:...: no notebook of this run has a name starting with {unmatched[0]!r}")
+
+    def params_of(nb: Path) -> dict:
+        return {**params, **{k: v for s, k, v in scoped if nb.name.startswith(s)}}
+
     t0 = time.perf_counter()
     log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[],
                jobs=args.jobs)
@@ -334,7 +360,7 @@ def main(argv=None) -> int:
     try:
         print(f"{len(nbs)} notebook(s) ({args.profile}), "
               f"{'one at a time' if args.jobs == 1 else f'up to {args.jobs} at once'}", flush=True)
-        run_notebooks(nbs, out, params, args.jobs, on_done)
+        run_notebooks(nbs, out, params_of, args.jobs, on_done)
     except KeyboardInterrupt:  # the notebooks finished so far still go into run_log.json
         interrupted = True
     finally:
