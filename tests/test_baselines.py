@@ -410,3 +410,8 @@ def test_training_groups_in_worker_processes_give_each_run_its_own_result():
     assert one.auroc.min() > 0.5  # the two-cluster problem is learnt: the comparison is not between failures
     with pytest.raises(ValueError, match="workers"):
         run_methods("thyroid", X, y, splits, methods, workers=0, **kw)
+    # a group that fails in its worker is raised here, after the other groups' runs were handed over
+    seen = []
+    with pytest.raises(ValueError, match="epochs"):
+        run_methods("thyroid", X, y, splits, methods, workers=3, on_result=seen.append, overrides={"DCN": {"epochs": -1}}, **kw)
+    assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DSEBM-e"], ["ECOD"]]

@@ -296,8 +296,14 @@ def run_methods(
         with ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx) as pool:
             futures = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
             run_shallow()  # meanwhile, here
-            for f in as_completed(futures):
-                done(f.result())
+            errors = []
+            for f in as_completed(futures):  # a group that fails does not lose the others' runs
+                if f.exception() is None:
+                    done(f.result())
+                else:
+                    errors.append(f.exception())
+        if errors:
+            raise errors[0]
     per_run = pd.concat(frames, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     return per_run.sort_values(["method", "run"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
