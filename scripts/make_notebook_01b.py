@@ -145,7 +145,14 @@ table = table[TABLE_COLUMNS + ["paper_precision", "paper_recall", "paper_f1"]]
 reporting.save_table(per_run, TABLES / "table2_full_runs.csv")
 reporting.save_table(table, TABLES / "table2_full.csv")
 shown = reporting.format_mean_std(table)
-display(shown.set_index(["dataset", "method"]))"""),
+display(shown.set_index(["dataset", "method"]))
+# which of the study's (dataset, method) pairs this table still lacks, or has with fewer runs than the profile's
+have = {(r.dataset, r.method): r.n_runs for r in table.itertuples()}
+lacking = [f"{m} on {d}" for d in PAPER_SETTINGS for m in suite.ALL_METHODS if have.get((d, m), 0) < runs]
+display(Markdown(f"**Complete**: every method on every dataset, {runs} runs each." if not lacking else
+                 f"**Not yet complete**: {len(lacking)} of {len(PAPER_SETTINGS) * len(suite.ALL_METHODS)} (dataset, method) "
+                 f"pairs lack runs here: {', '.join(lacking)}. Run this notebook with those `datasets` and `methods` "
+                 "to add them."))"""),
 md("""### DAGMM here and in notebook 01
 
 The DAGMM rows above come from the same training as E2E-AE in this notebook. Notebook 01 trains DAGMM with the same
