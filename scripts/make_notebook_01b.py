@@ -50,8 +50,8 @@ from dagmm.training import describe_device
 
 if cpu_threads > 0:
     torch.set_num_threads(cpu_threads)
-names = [d.strip() for d in datasets.split(",") if d.strip()]
-chosen = [m.strip() for m in methods.split(",") if m.strip()] or list(suite.ALL_METHODS)
+names = [d.strip() for d in str(datasets).split(",") if d.strip()]  # str(): "-p datasets=..." may pass a number
+chosen = [m.strip() for m in str(methods).split(",") if m.strip()] or list(suite.ALL_METHODS)
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 plotting.set_style()

@@ -47,8 +47,8 @@ from dagmm.training import describe_device
 
 if cpu_threads > 0:
     torch.set_num_threads(cpu_threads)
-cs = [float(c) for c in levels.split(",") if c.strip()]
-chosen = [m.strip() for m in methods.split(",") if m.strip()]
+cs = [float(c) for c in str(levels).split(",") if c.strip()]  # str(): "-p levels=0.03" passes a number
+chosen = [m.strip() for m in str(methods).split(",") if m.strip()]
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 plotting.set_style()
@@ -99,8 +99,9 @@ new_runs = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, 
                             workers=workers)
 new_runs = new_runs.assign(commit=commit, device=describe_device(device))
 print(f"all runs: {time.perf_counter() - t_start:.0f} s")
-per_run, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)
-per_run = per_run[per_run.dataset == dataset].reset_index(drop=True)
+all_runs, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)
+reporting.save_table(all_runs, runs_file)  # every dataset's runs; the table below is this dataset's
+per_run = all_runs[all_runs.dataset == dataset].reset_index(drop=True)
 if len(kept):
     print("kept from the earlier runs table (not rerun here):")
     display(kept.set_index(list(KEYS)))"""),
@@ -114,7 +115,6 @@ code("""published = reporting.load_published()
 table = suite.aggregate_levels(per_run, published)
 order = {m: i for i, m in enumerate(suite.CONTAMINATION_METHODS)}
 table = table.sort_values(["method", "c"], key=lambda v: v.map(order) if v.name == "method" else v, kind="stable")
-reporting.save_table(per_run, runs_file)
 reporting.save_table(table, TABLES / "table3_contamination.csv")
 display(reporting.format_mean_std(table).set_index(["dataset", "method", "c"]))
 paper_grid = [(m, c) for m in suite.CONTAMINATION_METHODS for c in (0.01, 0.02, 0.03, 0.04, 0.05)]

@@ -13,21 +13,23 @@
 # Only wheels are fetched (--only-binary), for manylinux x86_64 and the given CPython version (default: this
 # one's; give the micro version too where a package needs it, e.g. 3.11.7: "3.11" means 3.11.0).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 DIR=${1:?usage: scripts/offline_wheels.sh DIR [PYTHON_VERSION]}
-PYV=${2:-$(python3 -c "import platform; print(platform.python_version())")}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)  # relative to where the script was called from
 PY=${PYTHON:-python3}
+PYV=${2:-$("$PY" -c "import platform; print(platform.python_version())")}
+cd "$(dirname "$0")/.."
 # the numerical stack is left out: the target has it (and torch alone is larger than a carry)
 PRESENT='^(torch|torchvision|triton|nvidia-.*|cuda-.*|numpy|pandas|scipy|scikit-learn|matplotlib|seaborn|threadpoolctl|joblib|pillow|contourpy|fonttools|kiwisolver|cycler|pyparsing|python-dateutil|six|tzdata|sympy|mpmath|networkx|filelock|fsspec|setuptools)=='
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
 grep -v '^#' requirements.txt | grep -Eiv "$PRESENT" > "$constraints"
-want=$(grep -Ei '^(papermill|nbconvert|ipykernel)==' requirements.txt | tr '\n' ' ')
+want=$(grep -Ei '^(papermill|nbconvert|ipykernel)==' requirements.txt | tr '\n' ' ' || true)
+if [ -z "$want" ]; then echo "[offline_wheels] requirements.txt pins none of papermill, nbconvert, ipykernel" >&2; exit 1; fi
 plats=()
 for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64; do
   plats+=(--platform "$p")
 done
-mkdir -p "$DIR"
 "$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --implementation cp \
   --python-version "$PYV" "${plats[@]}" -c "$constraints" -d "$DIR" $want
 # the dependency resolver may still bring parts of the numerical stack (e.g. as a dependency's dependency):

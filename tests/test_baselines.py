@@ -389,7 +389,7 @@ def test_run_methods_hands_over_each_methods_runs_as_they_finish():
 
 
 def test_training_groups_in_worker_processes_give_each_run_its_own_result():
-    """workers > 1 trains the groups side by side in spawned processes: every run's
+    """workers > 1 trains the groups side by side in worker processes: every run's
     numbers are those of workers=1, and on_result still sees every group here."""
     Xn, Xa = two_clusters(300, 80, 9)
     X, y = np.vstack([Xn, Xa]), np.r_[np.zeros(300, np.int64), np.ones(80, np.int64)]
@@ -415,3 +415,6 @@ def test_training_groups_in_worker_processes_give_each_run_its_own_result():
     with pytest.raises(ValueError, match="epochs"):
         run_methods("thyroid", X, y, splits, methods, workers=3, on_result=seen.append, overrides={"DCN": {"epochs": -1}}, **kw)
     assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DSEBM-e"], ["ECOD"]]
+    # a shallow method that fails here stops the workers and is raised, whatever they were doing
+    with pytest.raises(ValueError, match="bogus"):
+        run_methods("thyroid", X, y, splits, methods, workers=3, overrides={"ECOD": {"bogus": 1}}, **kw)

@@ -246,7 +246,10 @@ def run_methods(
         shallow methods run here. A GPU is mostly idle under one of these small
         networks, so on a GPU several groups train in about the time of one; on
         a CPU they only share its cores. Each run's result is what it gives with
-        ``workers=1`` (exactly, on the CPU at the same thread count; tested).
+        ``workers=1`` (exactly, on the CPU at the same torch and BLAS thread
+        counts; tested). Groups that finish are handed to ``on_result`` between
+        shallow methods and after them; if this process fails or is
+        interrupted, those done are handed over and the workers are stopped.
 
     Returns
     -------
@@ -273,9 +276,10 @@ def run_methods(
         if on_result is not None:
             on_result(df)
 
-    def run_shallow():
+    def run_shallow(between=lambda: None):
         for m in (m for m in SHALLOW if m in methods):
             done(_run_shallow(dataset, X, y, splits, m, profile, rho, (overrides or {}).get(m, {}), n_jobs))
+            between()
 
     groups = [g for g in GROUPS if any(m in methods for m in g)]
     task = dict(dataset=dataset, X=X, y=y, splits=list(splits), methods=list(methods), profile=profile, device=device,
@@ -285,23 +289,47 @@ def run_methods(
             done(_run_group(group=group, **task))
         run_shallow()
     else:
+        import contextlib
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         import torch
 
         # not forked from this process (a forked child cannot use CUDA once the parent has): from a fresh
         # fork server; "spawn" works too but makes a Jupyter kernel log a KeyboardInterrupt at shutdown
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
-            run_shallow()  # meanwhile, here
-            errors = []
-            for f in as_completed(futures):  # a group that fails does not lose the others' runs
-                if f.exception() is None:
-                    done(f.result())
-                else:
-                    errors.append(f.exception())
+        pool = ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx)
+        pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
+        errors = []
+
+        def hand_over(block: bool):
+            # the groups that are done go to done() (so on_result saves them) as soon as this process is free;
+            # a group that failed does not lose the others' runs
+            while pending:
+                finished = [f for f in pending if f.done()]
+                if not finished:
+                    if not block:
+                        return
+                    wait(pending, return_when=FIRST_COMPLETED)
+                    continue
+                for f in finished:
+                    pending.remove(f)
+                    if f.exception() is None:
+                        done(f.result())
+                    else:
+                        errors.append(f.exception())
+
+        try:
+            run_shallow(between=lambda: hand_over(block=False))  # meanwhile, here
+            hand_over(block=True)
+        except BaseException:  # e.g. a shallow method failed, or Ctrl-C: keep what is done, stop the rest now
+            with contextlib.suppress(Exception):
+                hand_over(block=False)
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no public way to stop a running task
+                proc.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         if errors:
             raise errors[0]
     per_run = pd.concat(frames, ignore_index=True)
