@@ -296,7 +296,7 @@ def run_methods(
         import torch
 
         # not forked from this process (a forked child cannot use CUDA once the parent has): from a fresh
-        # fork server; "spawn" works too but makes a Jupyter kernel log a KeyboardInterrupt at shutdown
+        # fork server, which never touches CUDA ("spawn" would do as well)
         ctx = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx)
         pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
