@@ -111,12 +111,8 @@ code("""t_start = time.perf_counter()
 commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
 runs_file = TABLES / "table2_full_runs.csv"
 
-
-def save_progress(df):
-    # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
-    merged, _ = reporting.merge_runs(df.assign(commit=commit, device=describe_device(device)), runs_file)
-    reporting.save_table(merged, runs_file)
-
+# each method's runs join the runs table as soon as they are done, so a crash later loses none of them
+save_progress = lambda df: reporting.save_progress(df, runs_file, commit, describe_device(device))  # noqa: E731
 
 frames = []
 for name in names:
@@ -147,10 +143,10 @@ reporting.save_table(table, TABLES / "table2_full.csv")
 shown = reporting.format_mean_std(table)
 display(shown.set_index(["dataset", "method"]))
 # which of the study's (dataset, method) pairs this table still lacks, or has with fewer runs than the profile's
-have = {(r.dataset, r.method): r.n_runs for r in table.itertuples()}
-lacking = [f"{m} on {d}" for d in PAPER_SETTINGS for m in suite.ALL_METHODS if have.get((d, m), 0) < runs]
+grid = [(d, m) for d in PAPER_SETTINGS for m in suite.ALL_METHODS]
+lacking = [f"{m} on {d}" for d, m in reporting.lacking(table, grid, ("dataset", "method"), runs)]
 display(Markdown(f"**Complete**: every method on every dataset, {runs} runs each." if not lacking else
-                 f"**Not yet complete**: {len(lacking)} of {len(PAPER_SETTINGS) * len(suite.ALL_METHODS)} (dataset, method) "
+                 f"**Not yet complete**: {len(lacking)} of {len(grid)} (dataset, method) "
                  f"pairs lack runs here: {', '.join(lacking)}. Run this notebook with those `datasets` and `methods` "
                  "to add them."))"""),
 md("""### DAGMM here and in notebook 01

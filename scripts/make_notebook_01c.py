@@ -88,12 +88,8 @@ commit = reporting.git_commit()  # at the start: the code that runs, even if the
 runs_file = TABLES / "table3_contamination_runs.csv"
 KEYS = ("dataset", "method", "c")  # one unit of work: a method at one level
 
-
-def save_progress(df):
-    # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
-    merged, _ = reporting.merge_runs(df.assign(commit=commit, device=describe_device(device)), runs_file, keys=KEYS)
-    reporting.save_table(merged, runs_file)
-
+# each method's runs join the runs table as soon as they are done, so a crash later loses none of them
+save_progress = lambda df: reporting.save_progress(df, runs_file, commit, describe_device(device), keys=KEYS)  # noqa: E731
 
 # on the CPU, 100 runs at once spill out of the caches (DSEBM on KDDCUP: 1.5x slower per run than 20 at once)
 batch = max_parallel or (None if resolve_device(device).type == "cuda" else 20)
@@ -103,7 +99,8 @@ new_runs = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, 
 new_runs = new_runs.assign(commit=commit, device=describe_device(device))
 print(f"all runs: {time.perf_counter() - t_start:.0f} s")
 all_runs, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)
-reporting.save_table(all_runs, runs_file)  # every dataset's runs; the table below is this dataset's
+if not keep_other_runs:  # otherwise the runs file already holds exactly all_runs (save_progress wrote it)
+    reporting.save_table(all_runs, runs_file)
 per_run = all_runs[all_runs.dataset == dataset].reset_index(drop=True)
 if len(kept):
     print("kept from the earlier runs table (not rerun here):")
@@ -121,8 +118,8 @@ table = table.sort_values(["method", "c"], key=lambda v: v.map(order) if v.name 
 reporting.save_table(table, TABLES / "table3_contamination.csv")
 display(reporting.format_mean_std(table).set_index(["dataset", "method", "c"]))
 paper_grid = [(m, c) for m in suite.CONTAMINATION_METHODS for c in (0.01, 0.02, 0.03, 0.04, 0.05)]
-have = {(r.method, round(r.c, 6)): r.n_runs for r in table.itertuples()}
-lacking = [f"{m} at c = {c:.0%}" for m, c in paper_grid if have.get((m, c), 0) < suite.profile_runs(profile, n_runs)]
+need = suite.profile_runs(profile, n_runs)
+lacking = [f"{m} at c = {c:.0%}" for m, c in reporting.lacking(table, paper_grid, ("method", "c"), need)]
 display(Markdown("**Complete**: every method of the paper's Table 3 at every level, with all its runs." if not lacking else
                  f"**Not yet complete**: {len(lacking)} of the paper's {len(paper_grid)} (method, level) pairs lack "
                  f"runs here: {', '.join(lacking)}. Run this notebook with those `methods` and `levels` to add them."))"""),

@@ -128,3 +128,33 @@ def test_merge_runs_by_contamination_level_keeps_the_other_levels(tmp_path):
     old.drop(columns="c").to_csv(path, index=False)  # a table without levels cannot say which level its rows were
     with pytest.warns(UserWarning, match=r"lacks the columns \['c'\]"):
         assert merge_runs(new, path, keys=("dataset", "method", "c"))[0].equals(new)
+
+
+def test_save_progress_writes_each_batch_so_a_later_crash_loses_nothing(tmp_path):
+    # the on_result callback of 01b and 01c: every batch is stamped and on disk before the next one starts
+    from dagmm.reporting import save_progress
+
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(dict(dataset="thyroid", method="DAGMM", run=[0], f1=[0.5], commit="old", device="cpu")).to_csv(path, index=False)
+    keys = ("dataset", "method")
+    save_progress(pd.DataFrame(dict(dataset="kddcup", method="DSEBM-e", run=[0, 1], f1=[0.8, 0.7])), path, "c1", "cpu", keys)
+    save_progress(pd.DataFrame(dict(dataset="kddcup", method="DCN", run=[0, 1], f1=[0.6, 0.9])), path, "c1", "cpu", keys)
+    on_disk = pd.read_csv(path)
+    assert sorted(zip(on_disk.method, on_disk.commit)) == [("DAGMM", "old"), ("DCN", "c1"), ("DCN", "c1"),
+                                                          ("DSEBM-e", "c1"), ("DSEBM-e", "c1")]
+    # a rerun of one batch replaces that batch only
+    save_progress(pd.DataFrame(dict(dataset="kddcup", method="DCN", run=[0], f1=[0.1])), path, "c2", "gpu", keys)
+    on_disk = pd.read_csv(path)
+    assert on_disk.query("method == 'DCN'")[["f1", "commit", "device"]].values.tolist() == [[0.1, "c2", "gpu"]]
+    assert len(on_disk) == 4
+
+
+def test_lacking_names_missing_and_short_cells_in_grid_order():
+    from dagmm.reporting import lacking
+
+    table = pd.DataFrame(dict(method=["DAGMM", "DAGMM", "DCN"], c=[0.01, 0.1 + 0.2 - 0.28, 0.01], n_runs=[20, 20, 7]))
+    grid = [(m, c) for m in ("DCN", "DAGMM") for c in (0.01, 0.02)]
+    # 0.1 + 0.2 - 0.28 is 0.02 up to rounding; DCN at 1% has too few runs; DCN at 2% is absent
+    assert lacking(table, grid, ("method", "c"), 20) == [("DCN", 0.01), ("DCN", 0.02)]
+    assert lacking(table, grid, ("method", "c"), 5) == [("DCN", 0.02)]
+    assert lacking(table.iloc[:0], grid, ("method", "c"), 1) == grid

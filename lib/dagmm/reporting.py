@@ -193,6 +193,52 @@ def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = Tr
     return merged, provenance(kept, keys=keys)
 
 
+def save_progress(new: pd.DataFrame, path: str | os.PathLike, commit: str, device: str,
+                  keys: tuple[str, ...] = ("dataset", "method")) -> pd.DataFrame:
+    """Stamp ``new`` per-run rows with ``commit`` and ``device``, merge them into the
+    per-run table at ``path`` (each group of ``keys`` in ``new`` replaces the same
+    group there; every other group is kept) and write it back atomically.
+
+    Meant as the ``on_result`` callback of a long execution, so that each
+    method's runs are on disk as soon as they are done and a crash later loses
+    none of them.
+
+    Parameters
+    ----------
+    new : DataFrame, shape (n_rows, n_columns), carrying ``keys``
+    path : the per-run table (created when absent)
+    commit, device : str, the provenance of ``new``
+    keys : tuple of str, default ("dataset", "method"), see :func:`merge_runs`
+
+    Returns
+    -------
+    merged : DataFrame, the table as written
+    """
+    merged, _ = merge_runs(new.assign(commit=commit, device=device), path, keep_other=True, keys=keys)
+    save_table(merged, path)
+    return merged
+
+
+def lacking(table: pd.DataFrame, grid, keys: tuple[str, ...], n_runs: int) -> list[tuple]:
+    """The cells of ``grid`` that ``table`` lacks, or has with fewer than ``n_runs`` runs.
+
+    Parameters
+    ----------
+    table : DataFrame, one row per cell, with the columns ``keys`` and ``n_runs``
+    grid : iterable of tuples, the cells the study needs, each the values of ``keys``
+    keys : tuple of str, the columns that name a cell, e.g. ("dataset", "method")
+    n_runs : int, the runs each cell needs
+
+    Returns
+    -------
+    list of tuple, the lacking cells in the order of ``grid``. Float keys
+    (contamination levels) are compared rounded to 6 decimals.
+    """
+    norm = lambda cell: tuple(round(v, 6) if isinstance(v, float) else v for v in cell)  # noqa: E731
+    have = {norm(cell): n for cell, n in zip(table[list(keys)].itertuples(index=False, name=None), table["n_runs"])}
+    return [cell for cell in grid if have.get(norm(cell), 0) < n_runs]
+
+
 def provenance(runs: pd.DataFrame, columns=("commit", "device"), keys=("dataset", "method")) -> pd.DataFrame:
     """One row per group of ``keys`` (by default each (dataset, method)) of per-run
     ``runs``: its number of ``rows`` and, for each of ``columns`` present, the
