@@ -1,5 +1,8 @@
 """The runner's bookkeeping: importing reports from another machine, the README's headline block."""
 import json
+import os
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -158,3 +161,59 @@ def test_lacking_names_missing_and_short_cells_in_grid_order():
     assert lacking(table, grid, ("method", "c"), 20) == [("DCN", 0.01), ("DCN", 0.02)]
     assert lacking(table, grid, ("method", "c"), 5) == [("DCN", 0.02)]
     assert lacking(table.iloc[:0], grid, ("method", "c"), 1) == grid
+
+
+def test_import_never_overwrites_a_later_execution_with_a_stale_copy(tmp_path):
+    # src started from older reports: it reran 01b, but out has since rerun 01c, whose older copy src still holds
+    src, out = tmp_path / "remote", tmp_path / "reports"
+    for d, files in ((src, {"t2.csv": "new 01b", "t3.csv": "old 01c", "f3.png": "old fig"}),
+                     (out, {"t2.csv": "old 01b", "t3.csv": "new 01c", "f3.png": "new fig"})):
+        (d / "tables").mkdir(parents=True)
+        for name, text in files.items():
+            (d / "tables" / name).write_text(text)
+
+    def rec(nb, finished, outputs):
+        return dict(notebook=nb, status="ok", where="", wall_s=1.0, executed=f"executed/{nb}", html=f"html/{nb}.html",
+                    commit="c", device="cpu", finished=finished, outputs=outputs)
+
+    t3 = ["tables/t3.csv", "tables/f3.png"]
+    (src / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[
+        rec("01b", "2026-12-02 23:20:00 UTC", ["tables/t2.csv"]), rec("01c", "2026-12-02 18:00:00 UTC", t3)])))
+    (out / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[
+        rec("01b", "2026-12-02 17:00:00 UTC", ["tables/t2.csv"]), rec("01c", "2026-12-02 22:30:00 UTC", t3)])))
+    got = runner.import_reports(src, out)
+    assert [r["notebook"] for r in got] == ["01b"]
+    assert (out / "tables" / "t2.csv").read_text() == "new 01b"
+    assert (out / "tables" / "t3.csv").read_text() == "new 01c"  # the later execution's table is kept
+    assert (out / "tables" / "f3.png").read_text() == "new fig"
+    log = {r["notebook"]: r["finished"] for r in json.loads((out / "run_log.json").read_text())["notebooks"]}
+    assert log == {"01b": "2026-12-02 23:20:00 UTC", "01c": "2026-12-02 22:30:00 UTC"}
+    # records that do not list their outputs cannot tell a stale table: nothing is imported
+    (out / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[
+        {k: v for k, v in rec("01c", "2026-12-03 01:00:00 UTC", t3).items() if k != "outputs"}])))
+    (src / "tables" / "t2.csv").write_text("newer 01b")
+    with pytest.raises(ValueError, match="later execution"):
+        runner.import_reports(src, out)
+    assert (out / "tables" / "t2.csv").read_text() == "new 01b"
+
+
+def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
+    import papermill
+
+    out = tmp_path / "reports"
+    (out / "tables").mkdir(parents=True)
+    old = out / "tables" / "old.csv"
+    old.write_text("x")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))  # written before the notebook ran
+
+    def fake_execute(nb, executed, **kwargs):
+        (out / "tables" / "new.csv").write_text("y")
+        (out / "figures").mkdir()
+        (out / "figures" / "new.png").write_text("z")
+        Path(executed).write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    rec = runner.run_notebook(tmp_path / "x.ipynb", out, {})
+    assert rec["status"] == "ok", rec["where"]
+    assert rec["outputs"] == ["figures/new.png", "tables/new.csv"]

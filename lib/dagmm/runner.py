@@ -99,6 +99,7 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
     executed = out / "executed" / nb.name
     executed.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    started = time.time() - 1  # file systems with coarse timestamps: a file written right away still counts
     status, where = "ok", ""
     try:
         pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
@@ -115,7 +116,18 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
             print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
     nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
     return dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
-                executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)))
+                executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)),
+                outputs=_written_since(out, started))
+
+
+OUTPUT_FOLDERS = ("tables", "figures", "benchmarks")
+
+
+def _written_since(out: Path, since: float) -> list[str]:
+    """Files under ``out``'s tables, figures and benchmarks modified at or after ``since``
+    (what a notebook wrote; with ``--jobs`` > 1 it may include a neighbour's files)."""
+    return sorted(str(f.relative_to(out)) for d in OUTPUT_FOLDERS if (out / d).is_dir()
+                  for f in (out / d).rglob("*") if f.is_file() and f.stat().st_mtime >= since)
 
 
 def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
@@ -243,6 +255,13 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     the destination's are skipped); the notebooks' records join
     ``out/run_log.json`` (each keeps its own commit and device) and
     ``index.html`` is rewritten. Returns the imported records.
+
+    A notebook that ``out`` holds from a later execution than ``src`` does
+    (``src`` started from older reports) is stale there: its record, executed
+    copy, HTML and the files its records list as ``outputs`` are not
+    imported, so newer results are never overwritten. When such a notebook's
+    records predate ``outputs``, nothing is imported (``ValueError``): which
+    tables are stale cannot be told.
     """
     import shutil
 
@@ -251,23 +270,37 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     if not log_file.exists():
         raise FileNotFoundError(f"{src} has no run_log.json: not a folder written by dagmm.runner")
     imported = json.loads(log_file.read_text())
+    log_path = out / "run_log.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else {**imported, "notebooks": []}
+    if log.get("profile") != imported.get("profile"):
+        raise ValueError(f"{src} holds a {imported.get('profile')!r} run, {out} a {log.get('profile')!r} one")
+    ours = {r["notebook"]: r for r in log.get("notebooks", [])}
+    stale, skip = [], set()
+    for r in imported.get("notebooks", []):
+        mine = ours.get(r["notebook"])
+        if mine and str(mine.get("finished", "")) > str(r.get("finished", "")):
+            if "outputs" not in mine or "outputs" not in r:
+                raise ValueError(
+                    f"{out} holds {r['notebook']} from a later execution ({mine.get('finished')}) than {src} "
+                    f"({r.get('finished')}), and their records do not list the files the notebook wrote, so its "
+                    "stale tables cannot be told apart: import nothing; copy the newer notebooks' files by hand")
+            stale.append(r["notebook"])
+            skip |= {r["executed"], r["html"], *r["outputs"], *mine["outputs"]}
     for f in sorted(src.rglob("*")):
         rel = f.relative_to(src)
-        if not f.is_file() or rel.parts[0] not in ("executed", "html", "tables", "figures", "benchmarks"):
+        if not f.is_file() or rel.parts[0] not in ("executed", "html", *OUTPUT_FOLDERS) or str(rel) in skip:
             continue
         dest = out / rel
         if dest.exists() and dest.read_bytes() == f.read_bytes():
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
-    records = imported.get("notebooks", [])
+    for name in stale:
+        print(f"not imported: {name} ({out} holds a later execution of it)", file=sys.stderr)
+    records = [r for r in imported.get("notebooks", []) if r["notebook"] not in stale]
     for r in records:
         r.setdefault("commit", imported.get("commit", "unknown"))
         r.setdefault("device", imported.get("device", "unknown"))
-    log_path = out / "run_log.json"
-    log = json.loads(log_path.read_text()) if log_path.exists() else {**imported, "notebooks": []}
-    if log.get("profile") != imported.get("profile"):
-        raise ValueError(f"{src} holds a {imported.get('profile')!r} run, {out} a {log.get('profile')!r} one")
     log["notebooks"] = merge_records(log_path, records, imported["profile"])
     log_path.write_text(json.dumps(log, indent=2) + "\n")
     write_index(out, log)
@@ -297,7 +330,8 @@ def main(argv=None) -> int:
                     help="notebooks run at once (default 1); see above for the order kept and the threads per kernel")
     ap.add_argument("--import", dest="imports", nargs="+", metavar="DIR",
                     help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
-                         "into the output folder and merge their run-log entries")
+                         "into the output folder and merge their run-log entries; a notebook the output folder holds "
+                         "from a later execution is not imported (its newer tables are kept)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     if args.imports:
