@@ -21,6 +21,7 @@ method and dataset) and the figure `reports/figures/01b_methods_by_datasets.png`
 files under `reports/smoke/`."""),
 code("""profile: str = "full"  # "full": the settings below and n_runs runs; "smoke": 2 runs, a few epochs, subsampled rows
 n_runs: int = 20  # runs per dataset and method, seeds 0..n_runs-1 (smoke caps it at 2)
+runs: str = ""  # only these of the n_runs runs, e.g. "0-9" now and "10-19" in a later session; "" means all of them
 datasets: str = "kddcup,kddcup_rev,thyroid,arrhythmia"  # comma-separated dataset names
 methods: str = ""  # comma-separated method names; "" means every method
 data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
@@ -56,8 +57,9 @@ out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" 
 TABLES, FIGURES = out / "tables", out / "figures"
 plotting.set_style()
 pd.set_option("display.max_colwidth", 120)
+runs_here = suite.select_runs(runs, suite.profile_runs(profile, n_runs))  # None: all of them
 runs = suite.profile_runs(profile, n_runs)
-print(f"profile={profile}  runs={runs}  device={describe_device(device)}  "
+print(f"profile={profile}  runs={runs if runs_here is None else runs_here}  device={describe_device(device)}  "
       f"data={dagmm.resolve_data_dir(data_dir or None)}  reports={out}")"""),
 md("""## The methods and their settings
 
@@ -106,24 +108,30 @@ Each run's row names the commit and the device it ran on. Datasets and methods c
 or one per session) and still make one table: with `keep_other_runs`, the runs of every (dataset, method) not run
 here are kept from the runs table already in the reports folder, with their own commit and device, and listed below.
 Each method's runs are written to that table as soon as they are done, so if the kernel dies in a later method
-(it did once, in LOF on a 16-core machine), a rerun with the missing methods completes the table."""),
+(it did once, in LOF on a 16-core machine), a rerun with the missing methods completes the table. The runs of one
+(dataset, method) can be split too (`runs="0-9"`, then `runs="10-19"`, where one session is too short for all 20):
+each run is numbered by its seed, replaces only its own earlier row, and scores as it would beside the other runs,
+as with `max_parallel`."""),
 code("""t_start = time.perf_counter()
 commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
 runs_file = TABLES / "table2_full_runs.csv"
+# a unit of work is a (dataset, method), or each of its runs when only some of them run here
+KEYS = ("dataset", "method") + (() if runs_here is None else ("run",))
+number = lambda df: df.assign(run=df.seed)  # noqa: E731  (run_methods numbers runs by position; here run s is seed s)
 
 # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
-save_progress = lambda df: reporting.save_progress(df, runs_file, commit, describe_device(device))  # noqa: E731
+save_progress = lambda df: reporting.save_progress(number(df), runs_file, commit, describe_device(device), keys=KEYS)  # noqa: E731
 
 frames = []
 for name in names:
     X, y = load_base(name, data_dir or None)
-    splits = suite.profile_splits(name, y, n_runs, profile)
+    splits = suite.profile_splits(name, y, n_runs, profile, runs=runs_here)
     frames.append(suite.run_methods(name, X, y, splits, chosen, profile=profile, device=device, max_parallel=max_parallel,
                                     n_jobs=n_jobs, on_result=save_progress, workers=workers))
-per_run = pd.concat(frames, ignore_index=True).assign(commit=commit, device=describe_device(device))
+per_run = number(pd.concat(frames, ignore_index=True)).assign(commit=commit, device=describe_device(device))
 wall = time.perf_counter() - t_start
 print(f"all runs: {wall:.0f} s")
-per_run, kept = reporting.merge_runs(per_run, runs_file, keep_other=keep_other_runs)
+per_run, kept = reporting.merge_runs(per_run, runs_file, keep_other=keep_other_runs, keys=KEYS)
 order = {d: i for i, d in enumerate(PAPER_SETTINGS)}  # the paper's order of the datasets
 all_names = sorted(per_run.dataset.unique(), key=lambda d: order.get(d, len(order)))
 if len(kept):
@@ -148,7 +156,7 @@ lacking = [f"{m} on {d}" for d, m in reporting.lacking(table, grid, ("dataset", 
 display(Markdown(f"**Complete**: every method on every dataset, {runs} runs each." if not lacking else
                  f"**Not yet complete**: {len(lacking)} of {len(grid)} (dataset, method) "
                  f"pairs lack runs here: {', '.join(lacking)}. Run this notebook with those `datasets` and `methods` "
-                 "to add them."))"""),
+                 "(and `runs`, for a pair that has some of its runs) to add them."))"""),
 md("""### DAGMM here and in notebook 01
 
 The DAGMM rows above come from the same training as E2E-AE in this notebook. Notebook 01 trains DAGMM with the same

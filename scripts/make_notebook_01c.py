@@ -18,6 +18,7 @@ the figure `reports/figures/01c_contamination_f1.png`. The `smoke` profile write
 `reports/smoke/`."""),
 code("""profile: str = "full"  # "full": the settings of notebook 01b and n_runs runs; "smoke": 2 runs, a few epochs, subsampled rows
 n_runs: int = 20  # runs per method and level, seeds 0..n_runs-1 (smoke caps it at 2)
+runs: str = ""  # only these of the n_runs runs, e.g. "0-9" now and "10-19" in a later session; "" means all of them
 dataset: str = "kddcup"  # the paper's Table 3 uses KDDCUP
 levels: str = "0.01,0.02,0.03,0.04,0.05"  # comma-separated contamination levels c (fractions of the training set)
 methods: str = "DAGMM,DCN,DSEBM-e,OC-SVM"  # comma-separated method names (the paper's Table 3)
@@ -52,7 +53,8 @@ chosen = [m.strip() for m in str(methods).split(",") if m.strip()]
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 plotting.set_style()
-print(f"profile={profile}  runs={suite.profile_runs(profile, n_runs)}  dataset={dataset}  levels={cs}  "
+runs_here = suite.select_runs(runs, suite.profile_runs(profile, n_runs))  # None: all of them
+print(f"profile={profile}  runs={suite.profile_runs(profile, n_runs) if runs_here is None else runs_here}  dataset={dataset}  levels={cs}  "
       f"device={describe_device(device)}  data={dagmm.resolve_data_dir(data_dir or None)}  reports={out}")"""),
 md("""## The contamination rule
 
@@ -82,11 +84,13 @@ Each run's row names the commit and the device it ran on. Methods and levels can
 OC-SVM on a CPU, the networks on a GPU, say) and still make one table: with `keep_other_runs`, the runs of every
 (method, level) not run here are kept from the runs table already in the reports folder, with their own commit and
 device, and listed below. Each method's runs join that table as soon as they are done, so a kernel that dies in a
-later method loses none of them."""),
+later method loses none of them. The runs of one (method, level) can be split too (`runs="0-9"`, then `runs="10-19"`,
+where one session is too short for all 20): each run is numbered by its seed, replaces only its own earlier row, and
+scores as it would beside the other runs."""),
 code("""t_start = time.perf_counter()
 commit = reporting.git_commit()  # at the start: the code that runs, even if the checkout moves on meanwhile
 runs_file = TABLES / "table3_contamination_runs.csv"
-KEYS = ("dataset", "method", "c")  # one unit of work: a method at one level
+KEYS = ("dataset", "method", "c") + (() if runs_here is None else ("run",))  # a method at one level (or its runs here)
 
 # each method's runs join the runs table as soon as they are done, so a crash later loses none of them
 save_progress = lambda df: reporting.save_progress(df, runs_file, commit, describe_device(device), keys=KEYS)  # noqa: E731
@@ -95,7 +99,7 @@ save_progress = lambda df: reporting.save_progress(df, runs_file, commit, descri
 batch = max_parallel or (None if resolve_device(device).type == "cuda" else 20)
 new_runs = suite.run_levels(dataset, X, y, cs, n_runs, chosen, profile=profile, device=device,
                             max_parallel=batch, n_jobs=n_jobs, on_result=save_progress,
-                            workers=workers)
+                            workers=workers, runs=runs_here)
 new_runs = new_runs.assign(commit=commit, device=describe_device(device))
 print(f"all runs: {time.perf_counter() - t_start:.0f} s")
 all_runs, kept = reporting.merge_runs(new_runs, runs_file, keep_other=keep_other_runs, keys=KEYS)
@@ -104,7 +108,7 @@ if not keep_other_runs:  # otherwise the runs file already holds exactly all_run
 per_run = all_runs[all_runs.dataset == dataset].reset_index(drop=True)
 if len(kept):
     print("kept from the earlier runs table (not rerun here):")
-    display(kept.set_index(list(KEYS)))"""),
+    display(kept.set_index([k for k in KEYS if k != "run"]))"""),
 md("""## Table 3: F1 and more against the contamination level
 
 Mean ± standard deviation over all runs. The paper's columns hold its Table 3 values only where we could confirm
@@ -122,7 +126,8 @@ need = suite.profile_runs(profile, n_runs)
 lacking = [f"{m} at c = {c:.0%}" for m, c in reporting.lacking(table, paper_grid, ("method", "c"), need)]
 display(Markdown("**Complete**: every method of the paper's Table 3 at every level, with all its runs." if not lacking else
                  f"**Not yet complete**: {len(lacking)} of the paper's {len(paper_grid)} (method, level) pairs lack "
-                 f"runs here: {', '.join(lacking)}. Run this notebook with those `methods` and `levels` to add them."))"""),
+                 f"runs here: {', '.join(lacking)}. Run this notebook with those `methods` and `levels` (and `runs`, for a pair "
+                 "that has some of its runs) to add them."))"""),
 code("""lines = []
 for m in [m for m in order if m in set(table.method)] + sorted(set(table.method) - set(order)):
     t = table[table.method == m].sort_values("c")

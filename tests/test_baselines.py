@@ -264,6 +264,40 @@ def test_suite_runs_shared_groups_on_real_data(real_data_dir):
     assert roc_auc_score(y[splits[0].test_idx], est.energy(X[splits[0].test_idx])) == pytest.approx(df.auroc.iloc[0], abs=1e-9)
 
 
+def test_select_runs_parses_subsets_and_rejects_bad_ones():
+    from dagmm.baselines.suite import select_runs
+
+    assert select_runs("", 20) is None and select_runs(None, 20) is None
+    assert select_runs("0-9", 20) == list(range(10))
+    assert select_runs("12-14, 3,7,3", 20) == [3, 7, 12, 13, 14]
+    assert select_runs(5, 20) == [5]  # papermill passes "-p runs=5" as a number
+    assert select_runs([4, 1], 20) == [1, 4]
+    for bad, msg in (("15-25", r"0\.\.19.*\[20, 21, 22, 23, 24, 25\]"), ("9-3", "empty range"), ("a-b", "run numbers"),
+                     (",", "none named"), ("-1", "run numbers")):
+        with pytest.raises(ValueError, match=msg):
+            select_runs(bad, 20)
+
+
+def test_runs_split_over_executions_equal_the_runs_made_together(real_data_dir):
+    """The runs of a study can be split over executions (runs="1", then "0"): each run is numbered by its seed
+    and scores exactly as when all runs train together, for the contamination levels too."""
+    from dagmm.datasets import load_base
+
+    X, y = load_base("thyroid", real_data_dir)
+    methods = ["DAGMM", "OC-SVM"]
+    full = run_levels("thyroid", X, y, (0.005, 0.02), 2, methods, profile="smoke", device="cpu", verbose=False)
+    part = run_levels("thyroid", X, y, (0.005, 0.02), 2, methods, profile="smoke", device="cpu", verbose=False, runs="1")
+    assert sorted(part.run.unique()) == [1] and len(part) == 2 * len(methods)
+    key = ["method", "c", "run"]
+    ref = full.set_index(key).loc[part.set_index(key).index]
+    for col in ("seed", "f1", "auroc", "auprc"):
+        np.testing.assert_allclose(part.set_index(key)[col].to_numpy(float), ref[col].to_numpy(float), rtol=0, atol=1e-6)
+    assert (part.run == part.seed).all()
+    splits = profile_splits("thyroid", y, 20, "full", runs="18-19")
+    assert [s.seed for s in splits] == [18, 19]
+    assert np.array_equal(splits[1].test_idx, profile_splits("thyroid", y, 20, "full")[19].test_idx)
+
+
 def test_levels_trained_together_equal_levels_run_one_after_another(real_data_dir):
     """Table 3 trains the runs of every contamination level as one batched model;
     each run must score exactly as when its level is run alone."""

@@ -133,6 +133,26 @@ def test_merge_runs_by_contamination_level_keeps_the_other_levels(tmp_path):
         assert merge_runs(new, path, keys=("dataset", "method", "c"))[0].equals(new)
 
 
+def test_merge_runs_by_run_adds_the_other_half_of_the_runs(tmp_path):
+    # a study split over two executions (runs 0-1, then 2-3): the second keeps the first's runs of the same
+    # (dataset, method), replaces only the runs it ran, and its provenance names each (dataset, method) once
+    import pandas as pd
+
+    from dagmm.reporting import merge_runs
+
+    path = tmp_path / "runs.csv"
+    first = pd.DataFrame(dict(dataset="kddcup", method="DAGMM", run=[0, 1, 2], f1=[0.9, 0.8, 0.1], commit="aaa", device="cpu"))
+    first.to_csv(path, index=False)
+    second = pd.DataFrame(dict(dataset="kddcup", method="DAGMM", run=[2, 3], f1=[0.7, 0.6], commit="bbb", device="gpu"))
+    merged, kept = merge_runs(second, path, keys=("dataset", "method", "run"))
+    got = merged.set_index("run").sort_index()
+    assert got.f1.tolist() == [0.9, 0.8, 0.7, 0.6]  # run 2 rerun: replaced, not duplicated
+    assert got.commit.tolist() == ["aaa", "aaa", "bbb", "bbb"]
+    assert kept.to_dict("records") == [dict(dataset="kddcup", method="DAGMM", rows=2, commit="aaa", device="cpu")]
+    # without the run key the same execution replaces the whole (dataset, method), as a full rerun should
+    assert merge_runs(second, path)[0].run.tolist() == [2, 3]
+
+
 def test_save_progress_writes_each_batch_so_a_later_crash_loses_nothing(tmp_path):
     # the on_result callback of 01b and 01c: every batch is stamped and on disk before the next one starts
     from dagmm.reporting import save_progress

@@ -166,13 +166,16 @@ def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = Tr
     keys : tuple of str, default ("dataset", "method")
         The columns that name one unit of work: a group of ``keys`` present in
         ``new`` replaces that whole group in the old table (e.g. add ``"c"``
-        for Table 3, where each contamination level can run on its own).
+        for Table 3, where each contamination level can run on its own; add
+        ``"run"`` when this execution ran only some of the runs, so that it
+        replaces those runs and keeps the others).
 
     Returns
     -------
     merged : DataFrame, the kept rows first, then ``new``
-    kept : DataFrame, one row per kept group of ``keys`` with its runs'
-        ``commit``, ``device`` and number of rows (empty when nothing was kept)
+    kept : DataFrame, one row per kept group of ``keys`` other than ``"run"``,
+        with its runs' ``commit``, ``device`` and number of rows (empty when
+        nothing was kept)
     """
     keys = list(keys)
     missing = {*keys, "commit", "device"} - set(new.columns)
@@ -190,7 +193,7 @@ def merge_runs(new: pd.DataFrame, path: str | os.PathLike, keep_other: bool = Tr
                           f"(it predates them), so none of its {len(old)} rows are kept: rerun what they came from",
                           stacklevel=2)
     merged = pd.concat([kept, new], ignore_index=True)
-    return merged, provenance(kept, keys=keys)
+    return merged, provenance(kept, keys=[k for k in keys if k != "run"] or keys)
 
 
 def save_progress(new: pd.DataFrame, path: str | os.PathLike, commit: str, device: str,

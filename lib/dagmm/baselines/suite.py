@@ -41,7 +41,7 @@ from .dsebm import DSEBM
 
 __all__ = [
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
-    "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs",
+    "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs", "select_runs",
     "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
 
@@ -348,6 +348,7 @@ def run_levels(
     profile: str = "full",
     max_parallel: int | None = None,
     on_result: Callable[[pd.DataFrame], None] | None = None,
+    runs=None,
     **kwargs,
 ) -> pd.DataFrame:
     """Table 3's runs: every method at every contamination level, the levels' runs trained together.
@@ -378,25 +379,29 @@ def run_levels(
         Called with the per-run rows (``c`` and ``run`` as returned) of each
         training group or shallow method, every level at once, as soon as they
         are done, so that a crash in a later method loses nothing computed.
+    runs : str or sequence of int, optional
+        Only these runs of each level (:func:`select_runs`), e.g. ``"10-19"``
+        to finish a study whose runs 0-9 ran earlier.
     **kwargs
         Passed to :func:`run_methods` (``device``, ``verbose``, ``overrides``, ``n_jobs``).
 
     Returns
     -------
     per_run : DataFrame, :func:`run_methods`'s columns with ``c`` after ``method``;
-        ``run`` counts within a level. A torch method's ``seconds`` is an even
+        ``run`` is the run's number within its level (its seed). A torch method's ``seconds`` is an even
         share of its one training over all levels' runs.
     """
     cs = [float(c) for c in levels]
     if not cs:
         raise ValueError("levels must name at least one contamination level")
-    runs = profile_runs(profile, n_runs)
-    splits = [s for c in cs for s in profile_splits(dataset, y, n_runs, profile, c=c)]
+    seeds = np.asarray(select_runs(runs, profile_runs(profile, n_runs)) or range(profile_runs(profile, n_runs)))
+    splits = [s for c in cs for s in profile_splits(dataset, y, n_runs, profile, c=c, runs=seeds)]
 
-    def by_level(df):  # run i of the joint list is run i % runs of level i // runs
+    def by_level(df):  # position i of the joint list is run seeds[i % k] of level i // k
         df = df.copy()
-        df.insert(2, "c", np.asarray(cs)[df["run"].to_numpy() // runs])
-        df["run"] = df["run"] % runs
+        k = len(seeds)
+        df.insert(2, "c", np.asarray(cs)[df["run"].to_numpy() // k])
+        df["run"] = seeds[df["run"].to_numpy() % k]
         return df.sort_values(["c"], kind="stable").reset_index(drop=True)
 
     done = None if on_result is None else (lambda df: on_result(by_level(df)))
@@ -516,12 +521,59 @@ def profile_runs(profile: str, n_runs: int) -> int:
     return n_runs if p["n_runs"] is None else min(n_runs, p["n_runs"])
 
 
-def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0) -> list[RunSplit]:
+def select_runs(spec, n_runs: int) -> list[int] | None:
+    """The runs named by ``spec``, a subset of seeds ``0..n_runs-1``.
+
+    Lets the runs of one (dataset, method) be split over several executions
+    (e.g. ``"0-9"`` in one session, ``"10-19"`` in the next): a run's result
+    does not depend on which others train beside it (see :func:`run_levels`).
+
+    Parameters
+    ----------
+    spec : str, sequence of int or None
+        ``""`` or None: every run. Otherwise comma-separated run numbers and
+        inclusive ranges, e.g. ``"0-9"``, ``"3,7,12-14"`` (a bare number, as
+        papermill may pass it, is one run).
+    n_runs : int, the runs of the profile (:func:`profile_runs`)
+
+    Returns
+    -------
+    list of int, sorted and distinct, or None for every run
+    """
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    if isinstance(spec, (int, np.integer)):
+        spec = str(spec)
+    chosen = set()
+    try:
+        if isinstance(spec, str):
+            for part in (p.strip() for p in spec.split(",") if p.strip()):
+                lo, sep, hi = part.partition("-")
+                a, b = int(lo), int(hi if sep else lo)
+                if b < a:
+                    raise ValueError(f"empty range {part!r}")
+                chosen.update(range(a, b + 1))
+        else:
+            chosen.update(int(r) for r in spec)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"runs={spec!r}: expected run numbers and ranges such as '0-9' or '3,7,12-14' ({e})") from None
+    bad = sorted(r for r in chosen if not 0 <= r < n_runs)
+    if bad or not chosen:
+        raise ValueError(f"runs={spec!r}: runs must lie in 0..{n_runs - 1} (this profile makes {n_runs} runs)"
+                         + (f"; out of range: {bad}" if bad else "; none named"))
+    return sorted(chosen)
+
+
+def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0,
+                   runs=None) -> list[RunSplit]:
     """The runs of a profile: seeds ``0..n-1`` (n capped by the profile), the
     paper's splits, contaminated at level ``c`` (:func:`contaminated_split`) when
-    ``c > 0``, and shrunk to the smoke profile's row caps."""
+    ``c > 0``, and shrunk to the smoke profile's row caps.
+
+    ``runs`` (see :func:`select_runs`) keeps only those seeds, in order."""
     p = _profile(profile)
-    splits = make_splits(name, y_base, range(profile_runs(profile, n_runs)))
+    seeds = select_runs(runs, profile_runs(profile, n_runs)) or range(profile_runs(profile, n_runs))
+    splits = make_splits(name, y_base, seeds)
     if c > 0:
         splits = [contaminated_split(name, y_base, s, c) for s in splits]
     if p.get("max_rows"):
