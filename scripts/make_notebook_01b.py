@@ -58,8 +58,8 @@ TABLES, FIGURES = out / "tables", out / "figures"
 plotting.set_style()
 pd.set_option("display.max_colwidth", 120)
 runs_here = suite.select_runs(runs, suite.profile_runs(profile, n_runs))  # None: all of them
-runs = suite.profile_runs(profile, n_runs)
-print(f"profile={profile}  runs={runs if runs_here is None else runs_here}  device={describe_device(device)}  "
+need = suite.profile_runs(profile, n_runs)  # runs each (dataset, method) needs
+print(f"profile={profile}  runs={need if runs_here is None else runs_here}  device={describe_device(device)}  "
       f"data={dagmm.resolve_data_dir(data_dir or None)}  reports={out}")"""),
 md("""## The methods and their settings
 
@@ -152,8 +152,8 @@ shown = reporting.format_mean_std(table)
 display(shown.set_index(["dataset", "method"]))
 # which of the study's (dataset, method) pairs this table still lacks, or has with fewer runs than the profile's
 grid = [(d, m) for d in PAPER_SETTINGS for m in suite.ALL_METHODS]
-lacking = [f"{m} on {d}" for d, m in reporting.lacking(table, grid, ("dataset", "method"), runs)]
-display(Markdown(f"**Complete**: every method on every dataset, {runs} runs each." if not lacking else
+lacking = [f"{m} on {d}" for d, m in reporting.lacking(table, grid, ("dataset", "method"), need)]
+display(Markdown(f"**Complete**: every method on every dataset, {need} runs each." if not lacking else
                  f"**Not yet complete**: {len(lacking)} of {len(grid)} (dataset, method) "
                  f"pairs lack runs here: {', '.join(lacking)}. Run this notebook with those `datasets` and `methods` "
                  "(and `runs`, for a pair that has some of its runs) to add them."))"""),
@@ -168,7 +168,8 @@ if nb01.exists() and "DAGMM" in set(table.method):  # DAGMM's rows here, run now
     a = a[a.method == "DAGMM"].set_index("dataset")
     b = table[table.method == "DAGMM"].set_index("dataset")
     common = [d for d in b.index if d in a.index]
-    cmp = pd.DataFrame({"F1 (01)": a.loc[common, "f1_mean"], "F1 (01b)": b.loc[common, "f1_mean"],
+    cmp = pd.DataFrame({"runs (01)": a.loc[common, "n_runs"], "runs (01b)": b.loc[common, "n_runs"],
+                        "F1 (01)": a.loc[common, "f1_mean"], "F1 (01b)": b.loc[common, "f1_mean"],
                         "AUROC (01)": a.loc[common, "auroc_mean"], "AUROC (01b)": b.loc[common, "auroc_mean"]})
     display(cmp.round(4))
 elif not nb01.exists():
@@ -248,7 +249,7 @@ code("""from dagmm.baselines.dcn import code_diagnosis
 
 diag_file = TABLES / "table2_dcn_diagnosis.csv"
 diag = None
-if diagnose_dcn and "DCN" in chosen and "thyroid" in names:
+if diagnose_dcn and "DCN" in chosen and "thyroid" in names and runs_here is None:  # all runs, or none: it retrains them
     Xd, yd = load_base("thyroid", data_dir or None)
     est = suite.make_estimator("DCN", "thyroid", profile=profile, device=device)
     diag = code_diagnosis(est, Xd, yd, suite.profile_splits("thyroid", yd, n_runs, profile))
@@ -258,7 +259,7 @@ elif diag_file.exists():
     diag = pd.read_csv(diag_file)
     print(f"DCN not rerun on Thyroid here: {diag_file.name} from commit {diag.commit.iloc[0][:12]} on {diag.device.iloc[0]}")
 else:
-    print("no DCN diagnosis: run this notebook with Thyroid and DCN")
+    print("no DCN diagnosis: run this notebook with Thyroid and DCN, all runs (runs=\"\")")
 if diag is not None:
     cols = ["auroc_dcn", "auroc_recon", "auroc_kmeans", "anomalies_inside"]
     display(diag[cols].agg(["mean", "std"]).round(3))
@@ -298,7 +299,8 @@ with a few epochs and extrapolated) is in `reports/benchmarks/baselines_time_cpu
 `scripts/time_baselines.py`: hours, dominated by the paper's 20,000 (Thyroid) and 10,000 (Arrhythmia) epochs of the
 DAGMM-derived methods, so the full profile is meant for a GPU."""),
 code("""timing = (per_run.groupby(["dataset", "method"], sort=False)
-          .agg(n_runs=("run", "size"), seconds=("seconds", "sum"), device=("device", "first"), commit=("commit", "first"))
+          .agg(n_runs=("run", "size"), seconds=("seconds", "sum"), device=("device", reporting.distinct),
+               commit=("commit", reporting.distinct))
           .reset_index())
 timing["profile"] = profile
 reporting.save_table(timing, TABLES / "table2_full_timing.csv")

@@ -140,7 +140,7 @@ code("""fig = figures.contamination_curves(table, "f1")
 fig.axes[0].set_title(f"{dataset}: training set contaminated with anomalies")
 reporting.save_figure(fig, FIGURES / "01c_contamination_f1.png")
 # the levels share one training per torch method, so only the method's total time is meaningful
-display(per_run.groupby("method", sort=False).agg(seconds=("seconds", "sum"), device=("device", "first"))
+display(per_run.groupby("method", sort=False).agg(seconds=("seconds", "sum"), device=("device", reporting.distinct))
         .round(1).rename(columns={"seconds": "seconds, all levels"}))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s on {describe_device(device)}")"""),
 ]

@@ -217,6 +217,43 @@ def test_import_never_overwrites_a_later_execution_with_a_stale_copy(tmp_path):
     assert (out / "tables" / "t2.csv").read_text() == "new 01b"
 
 
+def test_import_never_drops_runs_that_only_the_destination_holds(tmp_path, capsys):
+    # two executions from the same older reports each added runs (runs 0-1 here, runs 2-3 there): copying the
+    # later one's runs table over ours would lose runs 0-1, so that notebook is not imported and says why
+    import pandas as pd
+
+    src, out = tmp_path / "remote", tmp_path / "reports"
+    row = lambda run, commit: dict(dataset="kddcup", method="DAGMM", c=0.01, run=run, f1=0.9, commit=commit, device="cpu")  # noqa: E731
+    for d, runs, commit in ((src, [2, 3], "bbb"), (out, [0, 1], "aaa")):
+        (d / "tables").mkdir(parents=True)
+        pd.DataFrame([row(r, commit) for r in runs]).to_csv(d / "tables" / "table3_contamination_runs.csv", index=False)
+        (d / "tables" / "t3.csv").write_text(f"table of {commit}")
+
+    def rec(finished):
+        return dict(notebook="01c", status="ok", where="", wall_s=1.0, executed="executed/01c", html="html/01c.html",
+                    commit="c", device="cpu", finished=finished, outputs=["tables/t3.csv", "tables/table3_contamination_runs.csv"])
+
+    (src / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[rec("2026-12-03 11:00:00 UTC")])))
+    (out / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[rec("2026-12-03 10:00:00 UTC")])))
+    assert runner.import_reports(src, out) == []
+    assert pd.read_csv(out / "tables" / "table3_contamination_runs.csv").run.tolist() == [0, 1]
+    assert (out / "tables" / "t3.csv").read_text() == "table of aaa"
+    assert "kddcup / DAGMM / 0.01: 2 runs" in capsys.readouterr().err
+    # once src holds every run out has (it ran in a folder that held them), it is imported
+    pd.DataFrame([row(r, "bbb") for r in range(4)]).to_csv(src / "tables" / "table3_contamination_runs.csv", index=False)
+    assert [r["notebook"] for r in runner.import_reports(src, out)] == ["01c"]
+    assert pd.read_csv(out / "tables" / "table3_contamination_runs.csv").run.tolist() == [0, 1, 2, 3]
+    assert (out / "tables" / "t3.csv").read_text() == "table of bbb"
+    # a notebook that replaces its runs table whole (not an accumulating one) may rightly drop earlier rows
+    for d, runs in ((src, [2]), (out, [0, 1])):
+        pd.DataFrame([row(r, "ccc") for r in runs]).to_csv(d / "tables" / "t4_runs.csv", index=False)
+    records = json.loads((src / "run_log.json").read_text())
+    records["notebooks"][0].update(finished="2026-12-03 12:00:00 UTC", outputs=["tables/t4_runs.csv"])
+    (src / "run_log.json").write_text(json.dumps(records))
+    assert [r["notebook"] for r in runner.import_reports(src, out)] == ["01c"]
+    assert pd.read_csv(out / "tables" / "t4_runs.csv").run.tolist() == [2]
+
+
 def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     import papermill
 

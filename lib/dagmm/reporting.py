@@ -242,6 +242,12 @@ def lacking(table: pd.DataFrame, grid, keys: tuple[str, ...], n_runs: int) -> li
     return [cell for cell in grid if have.get(norm(cell), 0) < n_runs]
 
 
+def distinct(values) -> str:
+    """The distinct values, sorted and joined by ", " (a missing one reads "not recorded"): e.g. the
+    devices of a (dataset, method) whose runs ran in several executions."""
+    return ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in values}))
+
+
 def provenance(runs: pd.DataFrame, columns=("commit", "device"), keys=("dataset", "method")) -> pd.DataFrame:
     """One row per group of ``keys`` (by default each (dataset, method)) of per-run
     ``runs``: its number of ``rows`` and, for each of ``columns`` present, the
@@ -249,8 +255,7 @@ def provenance(runs: pd.DataFrame, columns=("commit", "device"), keys=("dataset"
     Empty when ``runs`` is."""
     keys = list(keys)
     cols = [c for c in columns if c in runs]
-    values = lambda v: ", ".join(sorted({"not recorded" if pd.isna(x) else str(x) for x in v}))  # noqa: E731
     if not len(runs):
         return pd.DataFrame(columns=[*keys, "rows", *cols])
     return (runs.groupby(keys, sort=False)
-            .agg(rows=(keys[0], "size"), **{c: (c, values) for c in cols}).reset_index())
+            .agg(rows=(keys[0], "size"), **{c: (c, distinct) for c in cols}).reset_index())

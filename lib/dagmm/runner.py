@@ -248,6 +248,34 @@ def write_index(out: Path, log: dict) -> Path:
     return path
 
 
+RUN_KEYS = ("dataset", "method", "c", "run")  # the columns that name one run in an accumulating runs table
+# per-run tables that executions add to (01b, 01c keep the runs they do not rerun); the others' executions
+# replace theirs whole, so a later one may rightly lack earlier rows
+ACCUMULATING = ("table2_full_runs.csv", "table3_contamination_runs.csv")
+
+
+def _runs_lost(src_file: Path, dest_file: Path) -> list[str]:
+    """The runs (as "dataset / method ...: n runs") that ``dest_file``, a per-run table, holds and
+    ``src_file`` lacks: what copying ``src_file`` over it would drop. Empty when nothing would be."""
+    import pandas as pd
+
+    if not dest_file.exists() or not src_file.exists():
+        return []
+    new, old = pd.read_csv(src_file), pd.read_csv(dest_file)
+    keys = [k for k in RUN_KEYS if k in old.columns and k in new.columns]
+    if "run" not in keys or not len(old):
+        return []
+    have = pd.MultiIndex.from_frame(new[keys].astype(str))
+    gone = old[~pd.MultiIndex.from_frame(old[keys].astype(str)).isin(have)]
+    group = [k for k in keys if k != "run"]
+    if not len(gone):
+        return []
+    if not group:
+        return [f"{dest_file.name}: {len(gone)} runs"]
+    return [f"{' / '.join(map(str, g if isinstance(g, tuple) else (g,)))}: {len(d)} runs"
+            for g, d in gone.groupby(group, sort=False)]
+
+
 def import_reports(src: Path, out: Path) -> list[dict]:
     """Copy what a runner wrote into ``src`` (e.g. on a GPU machine) into ``out``.
 
@@ -262,6 +290,11 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     imported, so newer results are never overwritten. When such a notebook's
     records predate ``outputs``, nothing is imported (``ValueError``): which
     tables are stale cannot be told.
+
+    Likewise a notebook whose accumulating per-run tables (:data:`ACCUMULATING`
+    among its ``outputs``) lack runs that ``out``'s copies hold (two executions that
+    each added runs, from the same older reports) is not imported: copying
+    would drop those runs. Both cases are named on stderr.
     """
     import shutil
 
@@ -286,6 +319,15 @@ def import_reports(src: Path, out: Path) -> list[dict]:
                     "stale tables cannot be told apart: import nothing; copy the newer notebooks' files by hand")
             stale.append(r["notebook"])
             skip |= {r["executed"], r["html"], *r["outputs"], *mine["outputs"]}
+    dropping = {}  # notebook -> the runs its per-run tables would drop from out
+    for r in imported.get("notebooks", []):
+        if r["notebook"] in stale:
+            continue
+        lost = [line for rel in r.get("outputs", []) if Path(rel).name in ACCUMULATING
+                for line in _runs_lost(src / rel, out / rel)]
+        if lost:
+            dropping[r["notebook"]] = lost
+            skip |= {r["executed"], r["html"], *r["outputs"]}
     for f in sorted(src.rglob("*")):
         rel = f.relative_to(src)
         if not f.is_file() or rel.parts[0] not in ("executed", "html", *OUTPUT_FOLDERS) or str(rel) in skip:
@@ -297,6 +339,11 @@ def import_reports(src: Path, out: Path) -> list[dict]:
         shutil.copy2(f, dest)
     for name in stale:
         print(f"not imported: {name} ({out} holds a later execution of it)", file=sys.stderr)
+    for name, lost in dropping.items():
+        print(f"not imported: {name}: its runs tables lack runs that {out} holds, which copying them would drop: "
+              f"{'; '.join(lost)}. Copy the runs table from {out} into {src} (the notebook keeps runs it does not "
+              "rerun) and rerun the notebook there, or run the missing part in one reports folder", file=sys.stderr)
+    stale += list(dropping)
     records = [r for r in imported.get("notebooks", []) if r["notebook"] not in stale]
     for r in records:
         r.setdefault("commit", imported.get("commit", "unknown"))

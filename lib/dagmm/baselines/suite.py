@@ -544,24 +544,31 @@ def select_runs(spec, n_runs: int) -> list[int] | None:
         return None
     if isinstance(spec, (int, np.integer)):
         spec = str(spec)
-    chosen = set()
+    import re
+
+    ranges = []
     try:
         if isinstance(spec, str):
             for part in (p.strip() for p in spec.split(",") if p.strip()):
-                lo, sep, hi = part.partition("-")
-                a, b = int(lo), int(hi if sep else lo)
+                m = re.fullmatch(r"([0-9]+)\s*(?:-\s*([0-9]+))?", part)  # ASCII digits only
+                if m is None:
+                    raise ValueError(f"{part!r} is not a run number or a range a-b")
+                a, b = int(m[1]), int(m[2] if m[2] is not None else m[1])
                 if b < a:
                     raise ValueError(f"empty range {part!r}")
-                chosen.update(range(a, b + 1))
+                ranges.append((a, b))
         else:
-            chosen.update(int(r) for r in spec)
+            for r in spec:
+                if isinstance(r, bool) or not float(r).is_integer():
+                    raise ValueError(f"{r!r} is not a whole run number")
+                ranges.append((int(r), int(r)))
     except (TypeError, ValueError) as e:
         raise ValueError(f"runs={spec!r}: expected run numbers and ranges such as '0-9' or '3,7,12-14' ({e})") from None
-    bad = sorted(r for r in chosen if not 0 <= r < n_runs)
-    if bad or not chosen:
+    bad = [f"{a}-{b}" if a != b else str(a) for a, b in ranges if not 0 <= a <= b < n_runs]
+    if bad or not ranges:
         raise ValueError(f"runs={spec!r}: runs must lie in 0..{n_runs - 1} (this profile makes {n_runs} runs)"
-                         + (f"; out of range: {bad}" if bad else "; none named"))
-    return sorted(chosen)
+                         + (f"; out of range: {', '.join(bad)}" if bad else "; none named"))
+    return sorted({r for a, b in ranges for r in range(a, b + 1)})
 
 
 def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0,
