@@ -254,6 +254,49 @@ def test_import_never_drops_runs_that_only_the_destination_holds(tmp_path, capsy
     assert pd.read_csv(out / "tables" / "t4_runs.csv").run.tolist() == [2]
 
 
+def test_import_only_some_notebooks_copies_just_their_files(tmp_path):
+    # a worktree that ran 01c also holds an old 01b whose record predates "outputs": the whole folder cannot be
+    # imported (see above), but 01c alone can, with the files its record lists and nothing else
+    src, out = tmp_path / "remote", tmp_path / "reports"
+    for d, tag in ((src, "src"), (out, "out")):
+        (d / "tables").mkdir(parents=True)
+        for name in ("t2.csv", "t3.csv"):
+            (d / "tables" / name).write_text(f"{name} of {tag}")
+
+    def rec(nb, finished, outputs=None):
+        r = dict(notebook=f"notebooks/{nb}.ipynb", status="ok", where="", wall_s=1.0, executed=f"executed/{nb}.ipynb",
+                 html=f"html/{nb}.html", commit="c", device="cpu", finished=finished)
+        return r if outputs is None else {**r, "outputs": outputs}
+
+    (src / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[
+        rec("01b_x", "2026-12-02 23:00:00 UTC"), rec("01c_y", "2026-12-03 11:00:00 UTC", ["tables/t3.csv"])])))
+    (out / "run_log.json").write_text(json.dumps(dict(_log([]), notebooks=[
+        rec("01b_x", "2026-12-03 10:00:00 UTC", ["tables/t2.csv"]), rec("01c_y", "2026-12-02 09:00:00 UTC", ["tables/t3.csv"])])))
+    with pytest.raises(ValueError, match="later execution"):
+        runner.import_reports(src, out)
+    got = runner.import_reports(src, out, only=["01c"])
+    assert [r["notebook"] for r in got] == ["notebooks/01c_y.ipynb"]
+    assert (out / "tables" / "t3.csv").read_text() == "t3.csv of src"
+    assert (out / "tables" / "t2.csv").read_text() == "t2.csv of out"  # not listed by 01c: left alone
+    log = {r["notebook"]: r["finished"] for r in json.loads((out / "run_log.json").read_text())["notebooks"]}
+    assert log == {"notebooks/01b_x.ipynb": "2026-12-03 10:00:00 UTC", "notebooks/01c_y.ipynb": "2026-12-03 11:00:00 UTC"}
+    with pytest.raises(ValueError, match="do not list"):
+        runner.import_reports(src, out, only=["01b"])
+    # while 01c executes again into src, its files there are half written: not imported until it ends
+    marker = runner.running_marker(src, "01c_y.ipynb")
+    marker.parent.mkdir()
+    marker.write_text("{}")
+    (src / "tables" / "t3.csv").write_text("half written")
+    (src / "run_log.json").write_text((src / "run_log.json").read_text().replace("2026-12-03 11:00", "2026-12-03 11:30"))
+    assert runner.import_reports(src, out, only=["01c"]) == []
+    assert (out / "tables" / "t3.csv").read_text() == "t3.csv of src"
+    marker.unlink()
+    assert len(runner.import_reports(src, out, only=["01c"])) == 1
+    assert (out / "tables" / "t3.csv").read_text() == "half written"
+    with pytest.raises(ValueError, match="no notebook named"):
+        runner.import_reports(src, out, only=["09"])
+
+
 def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     import papermill
 
@@ -265,6 +308,7 @@ def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     os.utime(old, (an_hour_ago, an_hour_ago))  # written before the notebook ran
 
     def fake_execute(nb, executed, **kwargs):
+        assert runner.running_marker(out, "x.ipynb").exists()  # an import meanwhile would leave x alone
         (out / "tables" / "new.csv").write_text("y")
         (out / "figures").mkdir()
         (out / "figures" / "new.png").write_text("z")
@@ -274,3 +318,4 @@ def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     rec = runner.run_notebook(tmp_path / "x.ipynb", out, {})
     assert rec["status"] == "ok", rec["where"]
     assert rec["outputs"] == ["figures/new.png", "tables/new.csv"]
+    assert not runner.running_marker(out, "x.ipynb").exists()

@@ -88,6 +88,12 @@ def to_html(executed: Path, html_path: Path) -> None:
     tmp.replace(html_path)
 
 
+def running_marker(out: Path, notebook: str) -> Path:
+    """The file that says ``notebook`` (a file name) is executing into ``out``: its executed copy, HTML
+    and tables there are half written until the execution ends and removes it."""
+    return out / "running" / (Path(notebook).name + ".json")
+
+
 def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True) -> dict:
     """Execute one notebook; returns its log record (never raises on cell errors).
 
@@ -101,19 +107,25 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
     t0 = time.perf_counter()
     started = time.time() - 1  # file systems with coarse timestamps: a file written right away still counts
     status, where = "ok", ""
+    marker = running_marker(out, nb.name)  # while it exists, this folder's copy of nb is half written
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(dict(pid=os.getpid(), host=platform.node(), started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))))
     try:
-        pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
-    except pm.PapermillExecutionError:
-        status, where = "failed", _failed_cell(executed)
-    except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
-        status, where = "failed", f"{type(exc).__name__}: {exc}"
-    wall = time.perf_counter() - t0
-    html_path = out / "html" / (nb.stem + ".html")
-    if executed.exists():
         try:
-            to_html(executed, html_path)
-        except Exception as exc:  # noqa: BLE001
-            print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
+            pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
+        except pm.PapermillExecutionError:
+            status, where = "failed", _failed_cell(executed)
+        except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
+            status, where = "failed", f"{type(exc).__name__}: {exc}"
+        wall = time.perf_counter() - t0
+        html_path = out / "html" / (nb.stem + ".html")
+        if executed.exists():
+            try:
+                to_html(executed, html_path)
+            except Exception as exc:  # noqa: BLE001
+                print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
+    finally:
+        marker.unlink(missing_ok=True)
     nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
     return dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
                 executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)),
@@ -276,7 +288,7 @@ def _runs_lost(src_file: Path, dest_file: Path) -> list[str]:
             for g, d in gone.groupby(group, sort=False)]
 
 
-def import_reports(src: Path, out: Path) -> list[dict]:
+def import_reports(src: Path, out: Path, only=None) -> list[dict]:
     """Copy what a runner wrote into ``src`` (e.g. on a GPU machine) into ``out``.
 
     Executed notebooks, HTML, tables and figures are copied (files equal to
@@ -294,7 +306,15 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     Likewise a notebook whose accumulating per-run tables (:data:`ACCUMULATING`
     among its ``outputs``) lack runs that ``out``'s copies hold (two executions that
     each added runs, from the same older reports) is not imported: copying
-    would drop those runs. Both cases are named on stderr.
+    would drop those runs. A notebook still executing into ``src`` (its
+    :func:`running_marker` exists) is not imported either: its files there
+    are half written. These cases are named on stderr.
+
+    ``only`` (file-name prefixes such as ``["01c"]``) imports just those
+    notebooks: their records, executed copies, HTML and listed ``outputs``,
+    nothing else from ``src`` (so the other notebooks' records there may
+    predate ``outputs``). A chosen notebook whose record does not list its
+    outputs, or a prefix that matches none, is a ``ValueError``.
     """
     import shutil
 
@@ -308,8 +328,24 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     if log.get("profile") != imported.get("profile"):
         raise ValueError(f"{src} holds a {imported.get('profile')!r} run, {out} a {log.get('profile')!r} one")
     ours = {r["notebook"]: r for r in log.get("notebooks", [])}
+    allowed = None  # files that may be copied (None: every file of the folders below)
+    if only:
+        chosen = [r for r in imported.get("notebooks", []) if any(Path(r["notebook"]).name.startswith(p) for p in only)]
+        missing = [p for p in only if not any(Path(r["notebook"]).name.startswith(p) for r in chosen)]
+        if missing:
+            raise ValueError(f"{src} has no notebook named {missing}: it holds "
+                             f"{[Path(r['notebook']).name for r in imported.get('notebooks', [])]}")
+        unlisted = [r["notebook"] for r in chosen if "outputs" not in r]
+        if unlisted:
+            raise ValueError(f"{src}'s records of {unlisted} do not list the files they wrote: import the whole folder")
+        imported = {**imported, "notebooks": chosen}
+        allowed = {f for r in chosen for f in (r["executed"], r["html"], *r["outputs"])}
     stale, skip = [], set()
+    busy = [r["notebook"] for r in imported.get("notebooks", []) if running_marker(src, r["notebook"]).exists()]
     for r in imported.get("notebooks", []):
+        if r["notebook"] in busy:  # its files there are half written; its record is of an earlier execution
+            skip |= {r["executed"], r["html"], *r.get("outputs", [])}
+            continue
         mine = ours.get(r["notebook"])
         if mine and str(mine.get("finished", "")) > str(r.get("finished", "")):
             if "outputs" not in mine or "outputs" not in r:
@@ -321,7 +357,7 @@ def import_reports(src: Path, out: Path) -> list[dict]:
             skip |= {r["executed"], r["html"], *r["outputs"], *mine["outputs"]}
     dropping = {}  # notebook -> the runs its per-run tables would drop from out
     for r in imported.get("notebooks", []):
-        if r["notebook"] in stale:
+        if r["notebook"] in stale or r["notebook"] in busy:
             continue
         lost = [line for rel in r.get("outputs", []) if Path(rel).name in ACCUMULATING
                 for line in _runs_lost(src / rel, out / rel)]
@@ -331,6 +367,8 @@ def import_reports(src: Path, out: Path) -> list[dict]:
     for f in sorted(src.rglob("*")):
         rel = f.relative_to(src)
         if not f.is_file() or rel.parts[0] not in ("executed", "html", *OUTPUT_FOLDERS) or str(rel) in skip:
+            continue
+        if allowed is not None and str(rel) not in allowed:
             continue
         dest = out / rel
         if dest.exists() and dest.read_bytes() == f.read_bytes():
@@ -343,7 +381,10 @@ def import_reports(src: Path, out: Path) -> list[dict]:
         print(f"not imported: {name}: its runs tables lack runs that {out} holds, which copying them would drop: "
               f"{'; '.join(lost)}. Copy the runs table from {out} into {src} (the notebook keeps runs it does not "
               "rerun) and rerun the notebook there, or run the missing part in one reports folder", file=sys.stderr)
-    stale += list(dropping)
+    for name in busy:
+        print(f"not imported: {name} is executing into {src} ({running_marker(src, name)} exists; delete it if "
+              "that execution died): import it when it has finished", file=sys.stderr)
+    stale += list(dropping) + busy
     records = [r for r in imported.get("notebooks", []) if r["notebook"] not in stale]
     for r in records:
         r.setdefault("commit", imported.get("commit", "unknown"))
@@ -379,11 +420,16 @@ def main(argv=None) -> int:
                     help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
                          "into the output folder and merge their run-log entries; a notebook the output folder holds "
                          "from a later execution is not imported (its newer tables are kept)")
+    ap.add_argument("--only", nargs="+", metavar="NB",
+                    help="with --import: import only the notebooks whose file name starts with NB (e.g. 01c), "
+                         "their records and the files they wrote")
     args = ap.parse_args(argv)
+    if args.only and not args.imports:
+        ap.error("--only goes with --import")
     out = Path(args.out).resolve() if args.out else (paths.REPORTS if args.profile == "full" else paths.REPORTS / "smoke")
     if args.imports:
         for src in args.imports:
-            for r in import_reports(Path(src), out):
+            for r in import_reports(Path(src), out, only=args.only):
                 print(f"imported {r['notebook']} ({r['status']}, {r.get('device')}, {str(r.get('commit'))[:12]})")
         if args.profile == "full" and out == paths.REPORTS:
             _update_readme()
