@@ -340,30 +340,30 @@ def import_reports(src: Path, out: Path, only=None) -> list[dict]:
             raise ValueError(f"{src}'s records of {unlisted} do not list the files they wrote: import the whole folder")
         imported = {**imported, "notebooks": chosen}
         allowed = {f for r in chosen for f in (r["executed"], r["html"], *r["outputs"])}
-    stale, skip = [], set()
-    busy = [r["notebook"] for r in imported.get("notebooks", []) if running_marker(src, r["notebook"]).exists()]
+    left_out, skip = {}, set()  # notebook -> why it is not imported; files not to copy
     for r in imported.get("notebooks", []):
-        if r["notebook"] in busy:  # its files there are half written; its record is of an earlier execution
+        name, mine = r["notebook"], ours.get(r["notebook"])
+        if running_marker(src, name).exists():  # its files there are half written; its record is of an earlier execution
+            left_out[name] = (f"it is executing into {src} ({running_marker(src, name)} exists; delete it if that "
+                              "execution died): import it when it has finished")
             skip |= {r["executed"], r["html"], *r.get("outputs", [])}
-            continue
-        mine = ours.get(r["notebook"])
-        if mine and str(mine.get("finished", "")) > str(r.get("finished", "")):
+        elif mine and str(mine.get("finished", "")) > str(r.get("finished", "")):
             if "outputs" not in mine or "outputs" not in r:
                 raise ValueError(
-                    f"{out} holds {r['notebook']} from a later execution ({mine.get('finished')}) than {src} "
+                    f"{out} holds {name} from a later execution ({mine.get('finished')}) than {src} "
                     f"({r.get('finished')}), and their records do not list the files the notebook wrote, so its "
                     "stale tables cannot be told apart: import nothing; copy the newer notebooks' files by hand")
-            stale.append(r["notebook"])
+            left_out[name] = f"{out} holds a later execution of it"
             skip |= {r["executed"], r["html"], *r["outputs"], *mine["outputs"]}
-    dropping = {}  # notebook -> the runs its per-run tables would drop from out
-    for r in imported.get("notebooks", []):
-        if r["notebook"] in stale or r["notebook"] in busy:
-            continue
-        lost = [line for rel in r.get("outputs", []) if Path(rel).name in ACCUMULATING
-                for line in _runs_lost(src / rel, out / rel)]
-        if lost:
-            dropping[r["notebook"]] = lost
-            skip |= {r["executed"], r["html"], *r["outputs"]}
+        else:
+            lost = [line for rel in r.get("outputs", []) if Path(rel).name in ACCUMULATING
+                    for line in _runs_lost(src / rel, out / rel)]
+            if lost:
+                left_out[name] = (f"its runs tables lack runs that {out} holds, which copying them would drop: "
+                                  f"{'; '.join(lost)}. Copy the runs table from {out} into {src} (the notebook keeps "
+                                  "runs it does not rerun) and rerun the notebook there, or run the missing part in "
+                                  "one reports folder")
+                skip |= {r["executed"], r["html"], *r["outputs"]}
     for f in sorted(src.rglob("*")):
         rel = f.relative_to(src)
         if not f.is_file() or rel.parts[0] not in ("executed", "html", *OUTPUT_FOLDERS) or str(rel) in skip:
@@ -375,17 +375,9 @@ def import_reports(src: Path, out: Path, only=None) -> list[dict]:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
-    for name in stale:
-        print(f"not imported: {name} ({out} holds a later execution of it)", file=sys.stderr)
-    for name, lost in dropping.items():
-        print(f"not imported: {name}: its runs tables lack runs that {out} holds, which copying them would drop: "
-              f"{'; '.join(lost)}. Copy the runs table from {out} into {src} (the notebook keeps runs it does not "
-              "rerun) and rerun the notebook there, or run the missing part in one reports folder", file=sys.stderr)
-    for name in busy:
-        print(f"not imported: {name} is executing into {src} ({running_marker(src, name)} exists; delete it if "
-              "that execution died): import it when it has finished", file=sys.stderr)
-    stale += list(dropping) + busy
-    records = [r for r in imported.get("notebooks", []) if r["notebook"] not in stale]
+    for name, why in left_out.items():
+        print(f"not imported: {name}: {why}", file=sys.stderr)
+    records = [r for r in imported.get("notebooks", []) if r["notebook"] not in left_out]
     for r in records:
         r.setdefault("commit", imported.get("commit", "unknown"))
         r.setdefault("device", imported.get("device", "unknown"))

@@ -41,7 +41,8 @@ from .dsebm import DSEBM
 
 __all__ = [
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
-    "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs", "select_runs",
+    "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs", "profile_seeds",
+    "select_runs",
     "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
 
@@ -394,7 +395,7 @@ def run_levels(
     cs = [float(c) for c in levels]
     if not cs:
         raise ValueError("levels must name at least one contamination level")
-    seeds = np.asarray(select_runs(runs, profile_runs(profile, n_runs)) or range(profile_runs(profile, n_runs)))
+    seeds = np.asarray(profile_seeds(profile, n_runs, runs))
     splits = [s for c in cs for s in profile_splits(dataset, y, n_runs, profile, c=c, runs=seeds)]
 
     def by_level(df):  # position i of the joint list is run seeds[i % k] of level i // k
@@ -571,6 +572,13 @@ def select_runs(spec, n_runs: int) -> list[int] | None:
     return sorted({r for a, b in ranges for r in range(a, b + 1)})
 
 
+def profile_seeds(profile: str, n_runs: int, runs=None) -> list[int]:
+    """The seeds a profile runs: ``0..n-1`` (n capped by the profile, :func:`profile_runs`),
+    or the subset ``runs`` names (:func:`select_runs`)."""
+    n = profile_runs(profile, n_runs)
+    return select_runs(runs, n) or list(range(n))
+
+
 def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: float = 0.0,
                    runs=None) -> list[RunSplit]:
     """The runs of a profile: seeds ``0..n-1`` (n capped by the profile), the
@@ -579,8 +587,7 @@ def profile_splits(name: str, y_base: np.ndarray, n_runs: int, profile: str, c: 
 
     ``runs`` (see :func:`select_runs`) keeps only those seeds, in order."""
     p = _profile(profile)
-    seeds = select_runs(runs, profile_runs(profile, n_runs)) or range(profile_runs(profile, n_runs))
-    splits = make_splits(name, y_base, seeds)
+    splits = make_splits(name, y_base, profile_seeds(profile, n_runs, runs))
     if c > 0:
         splits = [contaminated_split(name, y_base, s, c) for s in splits]
     if p.get("max_rows"):
