@@ -160,9 +160,15 @@ display(Markdown(f"**Complete**: every method on every dataset, {need} runs each
 md("""### DAGMM here and in notebook 01
 
 The DAGMM rows above come from the same training as E2E-AE in this notebook. Notebook 01 trains DAGMM with the same
-settings and seeds; where its table is present in the same reports folder, the two are compared here (on a GPU,
-kernels are not bit-for-bit deterministic, so small differences are expected)."""),
-code("""nb01 = TABLES / "table2_dagmm.csv"
+settings and seeds; where its tables are present in the same reports folder, the two are compared here, with the
+device each ran on. A run's result depends on the device (a GPU rounds differently from a CPU, and its kernels are not
+bit-for-bit deterministic), so the same seeds need not give the same F1 on two devices; the question is whether the
+two sets of runs differ by more than run-to-run variation, which Welch's t-test on the per-run F1s answers."""),
+code("""import json
+
+from scipy.stats import ttest_ind
+
+nb01 = TABLES / "table2_dagmm.csv"
 if nb01.exists() and "DAGMM" in set(table.method):  # DAGMM's rows here, run now or kept
     a = pd.read_csv(nb01)
     a = a[a.method == "DAGMM"].set_index("dataset")
@@ -171,6 +177,18 @@ if nb01.exists() and "DAGMM" in set(table.method):  # DAGMM's rows here, run now
     cmp = pd.DataFrame({"runs (01)": a.loc[common, "n_runs"], "runs (01b)": b.loc[common, "n_runs"],
                         "F1 (01)": a.loc[common, "f1_mean"], "F1 (01b)": b.loc[common, "f1_mean"],
                         "AUROC (01)": a.loc[common, "auroc_mean"], "AUROC (01b)": b.loc[common, "auroc_mean"]})
+    ours = per_run[per_run.method == "DAGMM"]
+    cmp["device (01b)"] = [reporting.distinct(ours[ours.dataset == d].device) for d in common]
+    log_file = out / "run_log.json"
+    rec01 = [r for r in (json.loads(log_file.read_text()).get("notebooks", []) if log_file.exists() else [])
+             if r.get("notebook", "").endswith("01_replication.ipynb")]
+    cmp["device (01)"] = rec01[0].get("device", "") if rec01 else "not recorded"
+    runs01 = TABLES / "table2_dagmm_runs.csv"
+    if runs01.exists():  # Welch's t-test: do the two sets of runs differ by more than their spread?
+        r01 = pd.read_csv(runs01)
+        r01 = r01[r01.method == "DAGMM"]
+        cmp["p, F1 (Welch)"] = [ttest_ind(r01[r01.dataset == d].f1, ours[ours.dataset == d].f1, equal_var=False).pvalue
+                                for d in common]
     display(cmp.round(4))
 elif not nb01.exists():
     print(f"{nb01} not found: notebook 01 has not been run into this reports folder")
@@ -311,4 +329,6 @@ print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"}})
+for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
+    cell.id = f"cell-{i:02d}"
 Path(__file__).resolve().parents[1].joinpath("notebooks", "01b_baselines.ipynb").write_text(nbf.writes(nb))

@@ -147,4 +147,6 @@ print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s on {describe_d
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"}})
+for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
+    cell.id = f"cell-{i:02d}"
 Path(__file__).resolve().parents[1].joinpath("notebooks", "01c_contamination.ipynb").write_text(nbf.writes(nb))

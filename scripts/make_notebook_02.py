@@ -199,6 +199,8 @@ print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s (runs {{t_ru
     nb = nbf.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}})
+    for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
+        cell.id = f"cell-{i:02d}"
     Path(__file__).resolve().parents[1].joinpath("notebooks", f["file"]).write_text(nbf.writes(nb))
 
 
