@@ -6,7 +6,7 @@ dataset, the checkpoints and what they write. Edit this script and rerun it; the
 outputs.
 """
 import nbformat as nbf
-from pathlib import Path
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -152,12 +152,5 @@ print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s on {{describ
     ]
 
 
-root = Path(__file__).resolve().parents[1]
 for name, spec in NOTEBOOKS.items():
-    cells = cells_for(name, spec)
-    for i, c in enumerate(cells):  # stable ids: regenerating an unchanged notebook changes nothing
-        c["id"] = f"{name.split('_')[0]}-{i:02d}"
-    nb = nbf.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
-    root.joinpath("notebooks", f"{name}.ipynb").write_text(nbf.writes(nb))
+    write_notebook(f"{name}.ipynb", cells_for(name, spec))

@@ -1,7 +1,7 @@
 """Writes notebooks/01_replication.ipynb (source of truth is the .ipynb; this
 script only created it and is kept so the cell layout is easy to review)."""
 import nbformat as nbf
-from pathlib import Path
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -174,9 +174,4 @@ code("""fig = plotting.loss_curves({n: artifacts[n]["DAGMM"][0]["loss"] for n in
 reporting.save_figure(fig, FIGURES / "01_loss_curves.png")
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"}})
-for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
-    cell.id = f"cell-{i:02d}"
-Path(__file__).resolve().parents[1].joinpath("notebooks", "01_replication.ipynb").write_text(nbf.writes(nb))
+write_notebook("01_replication.ipynb", cells)

@@ -1,7 +1,7 @@
 """Writes notebooks/01b_baselines.ipynb (Table 2 complete: every baseline of the paper
 and modern detectors beside DAGMM). The .ipynb is committed without outputs."""
 import nbformat as nbf
-from pathlib import Path
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -164,9 +164,9 @@ settings and seeds; where its tables are present in the same reports folder, the
 device each ran on. A run's result depends on the device (a GPU rounds differently from a CPU, and its kernels are not
 bit-for-bit deterministic), so the same seeds need not give the same F1 on two devices; the question is whether the
 two sets of runs differ by more than run-to-run variation, which Welch's t-test on the per-run F1s answers."""),
-code("""import json
+code("""from scipy.stats import ttest_ind
 
-from scipy.stats import ttest_ind
+from dagmm.runner import log_records
 
 nb01 = TABLES / "table2_dagmm.csv"
 if nb01.exists() and "DAGMM" in set(table.method):  # DAGMM's rows here, run now or kept
@@ -179,10 +179,8 @@ if nb01.exists() and "DAGMM" in set(table.method):  # DAGMM's rows here, run now
                         "AUROC (01)": a.loc[common, "auroc_mean"], "AUROC (01b)": b.loc[common, "auroc_mean"]})
     ours = per_run[per_run.method == "DAGMM"]
     cmp["device (01b)"] = [reporting.distinct(ours[ours.dataset == d].device) for d in common]
-    log_file = out / "run_log.json"
-    rec01 = [r for r in (json.loads(log_file.read_text()).get("notebooks", []) if log_file.exists() else [])
-             if r.get("notebook", "").endswith("01_replication.ipynb")]
-    cmp["device (01)"] = rec01[0].get("device", "") if rec01 else "not recorded"
+    rec01 = [r for r in log_records(out / "run_log.json")[1] if Path(r["notebook"]).name == "01_replication.ipynb"]
+    cmp["device (01)"] = rec01[0]["device"] if rec01 else "not recorded"
     runs01 = TABLES / "table2_dagmm_runs.csv"
     if runs01.exists():  # Welch's t-test: do the two sets of runs differ by more than their spread?
         r01 = pd.read_csv(runs01)
@@ -326,9 +324,4 @@ display(timing.pivot(index="method", columns="dataset", values="seconds").reinde
     [m for m in suite.ALL_METHODS if m in set(timing.method)]).round(1))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"}})
-for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
-    cell.id = f"cell-{i:02d}"
-Path(__file__).resolve().parents[1].joinpath("notebooks", "01b_baselines.ipynb").write_text(nbf.writes(nb))
+write_notebook("01b_baselines.ipynb", cells)

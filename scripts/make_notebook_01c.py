@@ -1,7 +1,7 @@
 """Writes notebooks/01c_contamination.ipynb (the paper's Table 3: training data contaminated
 with anomalies, KDDCUP). The .ipynb is committed without outputs."""
 import nbformat as nbf
-from pathlib import Path
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -144,9 +144,4 @@ display(per_run.groupby("method", sort=False).agg(seconds=("seconds", "sum"), de
         .round(1).rename(columns={"seconds": "seconds, all levels"}))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s on {describe_device(device)}")"""),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"}})
-for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
-    cell.id = f"cell-{i:02d}"
-Path(__file__).resolve().parents[1].joinpath("notebooks", "01c_contamination.ipynb").write_text(nbf.writes(nb))
+write_notebook("01c_contamination.ipynb", cells)

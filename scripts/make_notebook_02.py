@@ -1,9 +1,9 @@
 """Writes notebooks/02_conv_dagmm.ipynb (framework 1). ``build(framework)`` also makes
 notebook 03 (framework 2, see make_notebook_03.py): the two differ only in the
 compression network, their texts and their output names."""
-from pathlib import Path
 
 import nbformat as nbf
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -196,12 +196,7 @@ for ax in fig.axes:
 reporting.save_figure(fig, FIGURES / "{n}_loss_curves.png")
 print(f"notebook wall time: {{time.perf_counter() - t_start:.0f}} s (runs {{t_runs:.0f}} s) on {{describe_device(dev)}}")"""),
     ]
-    nb = nbf.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
-    for i, cell in enumerate(nb.cells):  # stable cell ids: regenerating changes only the cells that changed
-        cell.id = f"cell-{i:02d}"
-    Path(__file__).resolve().parents[1].joinpath("notebooks", f["file"]).write_text(nbf.writes(nb))
+    write_notebook(f["file"], cells)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,10 @@
 Edit this script and rerun it; the notebooks are committed without outputs.
 """
 import nbformat as nbf
-from pathlib import Path
+from notebook_file import write_notebook  # scripts/, beside this file
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
-NB = Path(__file__).resolve().parents[1] / "notebooks"
 
 PARAMS = '''profile: str = "full"  # "full": paper settings and n_runs runs; "smoke": 2 runs, a few epochs
 n_runs: int = 20  # runs per dataset, seeds 0..n_runs-1 (smoke caps it at 2), the same splits as notebook 01
@@ -104,17 +103,10 @@ display(sweep_agg.pivot_table(index=["dataset", "method"], columns="percentile",
     ]
 
 
-def write(name, cells):
-    for i, c in enumerate(cells):  # stable ids: regenerating an unchanged notebook changes nothing
-        c["id"] = f"{Path(name).stem.split('_')[0]}-{i:02d}"
-    nb = nbf.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
-    (NB / name).write_text(nbf.writes(nb))
 
 
 # ---------------------------------------------------------------- 04
-write("04_vae_vqvae.ipynb", [
+write_notebook("04_vae_vqvae.ipynb", [
     md("""# 04 · DAGMM with a VAE or a VQ-VAE as its compression network
 
 The seeds replace DAGMM's autoencoder by a **variational autoencoder** (the encoder gives a mean and a
@@ -156,7 +148,7 @@ for name in names:
 ])
 
 # ---------------------------------------------------------------- 05
-write("05_laplacian.ipynb", [
+write_notebook("05_laplacian.ipynb", [
     md("""# 05 · DAGMM with a Laplacian mixture
 
 The seeds swap the Gaussian mixture for a mixture of products of per-dimension Laplace distributions: φ_k and μ_k
@@ -185,7 +177,7 @@ for name in names:
 LABELLED = """the labelled class is the **anomalies**: a random `label_fraction` of the *training* half's anomalies
 (at least 5), redrawn per seed; no test labels are used"""
 
-write("06_pu_thresholding.ipynb", [
+write_notebook("06_pu_thresholding.ipynb", [
     md(f"""# 06 · Reading DAGMM out differently: modified inference and a PU-learning threshold
 
 Two of the seeds' changes that keep DAGMM's training and change how its output becomes a decision, on the four
@@ -283,7 +275,7 @@ display(sweep_agg.pivot_table(index=["dataset", "method"], columns="percentile",
 display(pu.groupby("dataset", sort=False)[["n_labelled", "pu_c", "pu_c_true", "precision", "recall", "f1"]].mean().round(3))'''),
 ])
 
-write("06b_modified_loss.ipynb", [
+write_notebook("06b_modified_loss.ipynb", [
     md(f"""# 06b · Training with a few labelled anomalies: the modified loss
 
 The seeds' semi-supervised change to DAGMM's objective, on the four tabular datasets with the same splits and seeds
@@ -322,7 +314,7 @@ for name in names:
 ])
 
 # ---------------------------------------------------------------- 07
-write("07_summary.ipynb", [
+write_notebook("07_summary.ipynb", [
     md("""# 07 · Summary: every method and variant against DAGMM, paired over seeds
 
 Reads the per-run tables the other notebooks wrote (`table2_dagmm_runs.csv`, `table2_full_runs.csv` when the

@@ -319,3 +319,21 @@ def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     assert rec["status"] == "ok", rec["where"]
     assert rec["outputs"] == ["figures/new.png", "tables/new.csv"]
     assert not runner.running_marker(out, "x.ipynb").exists()
+
+
+def test_log_records_give_each_record_its_commit_and_device_and_merge_keeps_the_profile(tmp_path):
+    log = tmp_path / "run_log.json"
+    assert runner.log_records(log) == (None, [])  # missing
+    log.write_text("{not json")
+    assert runner.log_records(log) == (None, [])  # unreadable
+    log.write_text(json.dumps({"profile": "full", "commit": "c0", "device": "cpu", "notebooks": [
+        {"notebook": "notebooks/01_replication.ipynb"},  # an old record: takes the log's commit and device
+        {"notebook": "notebooks/01b_baselines.ipynb", "commit": "c1", "device": "cuda: H100"}]}))
+    profile, recs = runner.log_records(log)
+    assert profile == "full"
+    assert [(r["commit"], r["device"]) for r in recs] == [("c0", "cpu"), ("c1", "cuda: H100")]
+    new = [{"notebook": "notebooks/01b_baselines.ipynb", "commit": "c2", "device": "cpu"}]
+    merged = runner.merge_records(log, new, "full")
+    assert [(r["notebook"], r["commit"]) for r in merged] == [
+        ("notebooks/01_replication.ipynb", "c0"), ("notebooks/01b_baselines.ipynb", "c2")]
+    assert runner.merge_records(log, new, "smoke") == new  # another profile's records are not kept

@@ -209,26 +209,31 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
     return records
 
 
+def log_records(log_path: Path) -> tuple[str | None, list[dict]]:
+    """The profile and the notebook records of a ``run_log.json``.
+
+    Each record names its commit and device (a record from before records
+    had their own takes the log's). A missing or unreadable log gives
+    ``(None, [])``.
+    """
+    try:
+        log = json.loads(Path(log_path).read_text())
+    except (OSError, ValueError):
+        return None, []
+    shared = {"commit": log.get("commit", "unknown"), "device": log.get("device", "unknown")}
+    return log.get("profile"), [{**shared, **r} for r in log.get("notebooks", [])]
+
+
 def merge_records(log_path: Path, records: list[dict], profile: str) -> list[dict]:
     """This run's notebook records plus earlier records (same profile) of notebooks it did not run.
 
     Running a few notebooks leaves the others' reports in place, so their
     entries in ``run_log.json`` stay (each entry names its own commit and
-    device); the result is sorted by notebook name.
+    device, :func:`log_records`); the result is sorted by notebook name.
     """
     done = {r["notebook"] for r in records}
-    old = []
-    if log_path.exists():
-        try:
-            prev = json.loads(log_path.read_text())
-            if prev.get("profile") == profile:
-                for r in prev.get("notebooks", []):
-                    r.setdefault("commit", prev.get("commit", "unknown"))
-                    r.setdefault("device", prev.get("device", "unknown"))
-                    if r["notebook"] not in done:
-                        old.append(r)
-        except (OSError, ValueError):
-            pass
+    prev_profile, prev = log_records(log_path)
+    old = [r for r in prev if prev_profile == profile and r["notebook"] not in done]
     return sorted(old + records, key=lambda r: r["notebook"])
 
 
