@@ -361,6 +361,15 @@ timing["profile"] = profile
 reporting.save_table(timing, TABLES / "table2_full_timing.csv")
 display(timing.pivot(index="method", columns="dataset", values="seconds").reindex(
     [m for m in suite.ALL_METHODS if m in set(timing.method)]).round(1))
+# the whole table's compute: a shared training counted once (its costliest method's seconds, a lower bound) or once per
+# method (an upper bound); groups that trained side by side overlapped in time, so the wall time was less than this
+group_of = {m: "+".join(g) for g in suite.GROUPS for m in g}
+charged = per_run.assign(group=[group_of.get(m, m) for m in per_run.method])
+low_h = charged.groupby(["dataset", "group", "run"]).seconds.max().sum() / 3600
+high_h = charged.seconds.sum() / 3600
+display(Markdown(f"**Compute of every run in this table**: between {low_h:.1f} and {high_h:.1f} hours on "
+                 f"{', '.join(sorted(set(per_run.device)))} (from {charged.run.count()} runs). The matrix multiplies "
+                 "alone set a floor for the full profile on a 2-core CPU, in `reports/benchmarks/study_floor_cpu.md`."))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 ]
 write_notebook("01b_baselines.ipynb", cells)
