@@ -368,7 +368,7 @@ charged = per_run.assign(group=[group_of.get(m, m) for m in per_run.method])
 low_h = charged.groupby(["dataset", "group", "run"]).seconds.max().sum() / 3600
 high_h = charged.seconds.sum() / 3600
 display(Markdown(f"**Compute of every run in this table**: between {low_h:.1f} and {high_h:.1f} hours on "
-                 f"{', '.join(sorted(set(per_run.device)))} (from {charged.run.count()} runs). The matrix multiplies "
+                 f"{reporting.distinct(per_run.device)} (from {len(per_run)} runs). The matrix multiplies "
                  "alone set a floor for the full profile on a 2-core CPU, in `reports/benchmarks/study_floor_cpu.md`."))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")"""),
 ]

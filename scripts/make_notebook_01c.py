@@ -143,7 +143,7 @@ reporting.save_figure(fig, FIGURES / "01c_contamination_f1.png")
 display(per_run.groupby("method", sort=False).agg(seconds=("seconds", "sum"), device=("device", reporting.distinct))
         .round(1).rename(columns={"seconds": "seconds, all levels"}))
 display(Markdown(f"**Compute of every run in this table**: {per_run.seconds.sum() / 3600:.1f} hours on "
-                 f"{', '.join(sorted(set(per_run.device)))} ({len(per_run)} runs)."))
+                 f"{reporting.distinct(per_run.device)} ({len(per_run)} runs)."))
 print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s on {describe_device(device)}")"""),
 ]
 write_notebook("01c_contamination.ipynb", cells)
