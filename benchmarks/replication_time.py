@@ -26,13 +26,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dagmm import DAGMM, paths
+from dagmm import DAGMM, allocator, paths
 from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits, run_dagmm
 from dagmm.reporting import pipe_table
 from dagmm.timing import extrapolate
-from dagmm.training import describe_device, resolve_device
+from dagmm.training import describe_device, prepare_device
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="also measure the together case at the paper's epochs")
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
-    dev = resolve_device(args.device)
+    dev = prepare_device(args.device)
     device = str(dev)
     rows = []
     for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
         "# Wall time of the full DAGMM replication (4 datasets x 20 runs, paper settings)",
         "",
         f"Device: {describe_device(dev)}; torch {torch.__version__}; written by `benchmarks/replication_time.py`.",
+        f"Memory: {allocator.describe()}.",
         f"Each run includes the protocol's training, whole-training-set mixture and test scoring. `*_estimate`: "
         f"extrapolated from {', '.join(f'{k} {v}' for k, v in MEASURE_EPOCHS.items())} and three times as many epochs "
         f"(linear in epochs); sequential runs: {args.sequential_runs} timed one after another, scaled to {args.runs}.",

@@ -26,9 +26,9 @@ import time
 import pandas as pd
 import torch
 
-from dagmm import DAGMM, paths
+from dagmm import DAGMM, allocator, paths
 from dagmm.estimator import build_module
-from dagmm.training import Stepper, describe_device, make_generators, resolve_device
+from dagmm.training import Stepper, describe_device, make_generators, prepare_device
 
 B = 1024
 D_IN = 118
@@ -182,7 +182,7 @@ def main(argv=None):
     ap.add_argument("--full-run", action="store_true", help="also time one 200-epoch KDDCUP run on the real data")
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
-    dev = resolve_device(args.device)
+    dev = prepare_device(args.device)
     est = DAGMM.from_paper("kddcup")
     peak = matmul_rate(dev)
     rows = []
@@ -218,7 +218,8 @@ def main(argv=None):
     df.to_csv(os.path.join(args.out, f"step_time_{tag}.csv"), index=False, float_format="%.6g")
     with open(os.path.join(args.out, f"step_time_{tag}.md"), "w") as fh:
         fh.write(f"# DAGMM training step, KDDCUP setting (batch {B})\n\n")
-        fh.write(f"Device: {describe_device(dev)}; torch {torch.__version__}; written by `benchmarks/step_time.py`.\n\n")
+        fh.write(f"Device: {describe_device(dev)}; torch {torch.__version__}; written by `benchmarks/step_time.py`.\n"
+                 f"Memory: {allocator.describe()}, for every measurement below.\n\n")
         for r in rows:
             if "ms_per_step" in r:
                 fh.write(f"- {r['measure']}: {r['ms_per_step']:.3f} ms per step ({r['ms_per_run_step']:.3f} ms per run-step), "

@@ -39,7 +39,7 @@ from dagmm.configs import PAPER_SETTINGS, paper_setting  # noqa: E402
 from dagmm.datasets import load_base  # noqa: E402
 from dagmm.protocol import make_splits  # noqa: E402
 from dagmm.reporting import pipe_table  # noqa: E402
-from dagmm.training import describe_device, resolve_device  # noqa: E402
+from dagmm.training import describe_device, prepare_device  # noqa: E402
 
 TARGET_MINUTES = {"01": 30, "01b": 60}  # the issues' targets for a 2-core CPU
 # (notebook, training, the method whose epochs it runs, whether the estimation network is counted)
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--datasets", default=",".join(PAPER_SETTINGS))
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
-    dev = resolve_device(args.device)
+    dev = prepare_device(args.device)
     peak = matmul_rate(dev) * 1e9  # FLOP/s
     rows = []
     for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:

@@ -110,7 +110,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
     X_device : Tensor (N, n_features), the data on the device (for scoring)
     """
     est._check_params()
-    device = training.resolve_device(est.device)
+    device = training.prepare_device(est.device)
     Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
     idx = training._as_index(train_idx, len(seeds), device)
     if idx.shape[1] < 2:

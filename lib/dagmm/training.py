@@ -17,7 +17,7 @@ import torch
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "describe_device", "make_generators", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
 NOISE_SEED_OFFSET = 3_000_017  # and its compressor-noise generator (VAE) with seed + this
@@ -30,6 +30,18 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    return dev
+
+
+def prepare_device(device: str | torch.device | None = "auto") -> torch.device:
+    """:func:`resolve_device`, and on the CPU :func:`dagmm.allocator.retain_freed_memory`
+    (once per process), so training steps reuse freed memory instead of page-faulting.
+    Every fit calls this before its first allocation."""
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        from .allocator import retain_freed_memory
+
+        retain_freed_memory()
     return dev
 
 

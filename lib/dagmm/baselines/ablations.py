@@ -179,7 +179,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         ``epochs = pretrain_epochs`` (before its mixture is estimated).
         """
         self._check_params()
-        device = training.resolve_device(self.device)
+        device = training.prepare_device(self.device)
         Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
         idx = training._as_index(train_idx, len(seeds), device)
         module = self._build_module(len(seeds), tuple(Xt.shape[1:]))

@@ -145,7 +145,7 @@ class DCN(BatchedDetector):
         from sklearn.cluster import KMeans
 
         self._check_params()
-        device = training.resolve_device(self.device)
+        device = training.prepare_device(self.device)
         Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
         idx = training._as_index(train_idx, len(seeds), device)
         if idx.shape[1] < self.n_clusters:

@@ -108,7 +108,7 @@ class DeepSVDD(BatchedDetector):
 
     def _fit_runs(self, X, train_idx, seeds, desc: str = "Deep SVDD"):
         self._check_params()
-        device = training.resolve_device(self.device)
+        device = training.prepare_device(self.device)
         Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
         idx = training._as_index(train_idx, len(seeds), device)
         module = DeepSVDDModule(len(seeds), Xt.shape[1], tuple(self.hidden))
