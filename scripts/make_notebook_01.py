@@ -28,7 +28,8 @@ scaling_epochs: int = 0  # epochs of the scaling investigation; 0 means the pape
 data_dir: str = ""  # data directory; "" means $DAGMM_DATA_DIR, then data/raw/
 reports_dir: str = ""  # "" means reports/ (full) or reports/smoke/ (smoke)
 device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
-max_parallel: int = 20  # runs trained together as one batched model""", metadata={"tags": ["parameters"]}),
+max_parallel: int = 20  # runs trained together as one batched model
+torch_compile: str = "auto"  # "auto": compile the CPU training step (torch.compile) in the full profile only; or "yes", "no\"""", metadata={"tags": ["parameters"]}),
 code("""import time
 from pathlib import Path
 
@@ -51,9 +52,13 @@ scaling = [d.strip() for d in scaling_datasets.split(",") if d.strip()]
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 dev = resolve_device(device)
+if torch_compile not in ("auto", "yes", "no"):
+    raise ValueError(f"torch_compile must be 'auto', 'yes' or 'no', got {torch_compile!r}")
+# compiling costs tens of seconds per network and pays off only over long CPU trainings (CUDA replays graphs instead)
+compile_step = torch_compile == "yes" or (torch_compile == "auto" and profile == "full" and dev.type == "cpu")
 plotting.set_style()
 print(f"profile={profile}  runs={runs}  device={dev}"
-      f"{' (' + torch.cuda.get_device_name(dev) + ')' if dev.type == 'cuda' else ''}  "
+      f"{' (' + torch.cuda.get_device_name(dev) + ')' if dev.type == 'cuda' else ''}  torch_compile={compile_step}  "
       f"data={dagmm.resolve_data_dir(data_dir or None)}  reports={out}")
 for name in names:
     s = paper_setting(name)
@@ -80,7 +85,7 @@ frames, artifacts = [], {}
 for name in names:
     extra = {"DAGMM (lambda_cov=0)": {"lambda_cov": 0.0}} if name in ablation else None
     df, art = replicate_dataset(name, runs, epochs=epoch_overrides.get(name), data_dir=data_dir or None,
-                                device=device, max_parallel=max_parallel, extra=extra)
+                                device=device, max_parallel=max_parallel, extra=extra, torch_compile=compile_step)
     frames.append(df)
     artifacts[name] = art
 per_run = pd.concat(frames, ignore_index=True)

@@ -127,6 +127,7 @@ def test_bad_input_after_fit(data):
         ("n_codes", 0),
         ("kl_weight", -1.0),
         ("threshold", float("nan")),
+        ("torch_compile", "yes"),
     ],
 )
 def test_bad_parameter_is_a_clear_error(data, param, value):

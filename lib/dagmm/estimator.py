@@ -67,6 +67,8 @@ def _check_params(est: "DAGMM") -> None:
         bad("anomaly_loss", f"expected one of {ANOMALY_LOSSES}")
     if est.scoring not in SCORINGS:
         bad("scoring", f"expected one of {SCORINGS}")
+    if not isinstance(getattr(est, "torch_compile", False), (bool, np.bool_)):
+        bad("torch_compile", "expected True or False")
     if not is_int(est.n_codes) or est.n_codes < 1:
         bad("n_codes", "expected a positive int")
     for name in ("kl_weight", "commitment", "anomaly_margin"):
@@ -152,6 +154,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
         verbose=est.verbose if verbose is None else verbose,
         desc=desc,
         cuda_graph=cuda_graph,
+        compile=bool(getattr(est, "torch_compile", False)),
     )
     training.estimate_mixture(module, Xt, normal_idx)
     return module, history, Xt
@@ -263,6 +266,13 @@ class DAGMM(OutlierMixin, BaseEstimator):
         paper's sample energy, the seeds' modified inference (energy plus
         reconstruction error, each standardised on the training data), or
         the reconstruction error alone.
+    torch_compile : bool, default False
+        On the CPU, train through ``torch.compile`` (fused kernels; needs a
+        C++ compiler; each batch shape compiles once, tens of seconds): worth
+        it for long trainings (KDDCUP's step: about 1.6x faster here).
+        Results agree with the eager ones to float rounding, not bitwise, and
+        then depend slightly on how many runs train together. Ignored on
+        CUDA, which replays CUDA graphs.
 
     Attributes
     ----------
@@ -303,6 +313,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         anomaly_loss=None,
         anomaly_margin=5.0,
         scoring="energy",
+        torch_compile=False,
     ):
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -330,6 +341,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         self.anomaly_loss = anomaly_loss
         self.anomaly_margin = anomaly_margin
         self.scoring = scoring
+        self.torch_compile = torch_compile
 
     @classmethod
     def from_paper(cls, dataset: str, **overrides) -> "DAGMM":

@@ -42,6 +42,7 @@ def replicate_dataset(
     controls: bool = True,
     extra: dict[str, dict] | None = None,
     verbose: bool = True,
+    torch_compile: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """DAGMM with the paper's setting on ``name``, seeds ``0..n_runs-1``, and its controls.
 
@@ -49,6 +50,7 @@ def replicate_dataset(
     ``DAGMM (untrained)`` (same networks, 0 epochs, mixture fitted on the
     training set) and ``Isolation Forest`` (scikit-learn defaults). ``extra``
     maps further method names to overrides of the paper setting.
+    ``torch_compile`` is passed to every DAGMM (see :class:`dagmm.DAGMM`).
 
     Returns
     -------
@@ -59,7 +61,7 @@ def replicate_dataset(
     splits = make_splits(name, y, range(n_runs))
     setting = paper_setting(name)
     rho = setting["contamination"]
-    overrides = dict(device=device)
+    overrides = dict(device=device, torch_compile=bool(torch_compile))
     if epochs is not None:
         overrides["epochs"] = epochs
     methods = {"DAGMM": overrides}

@@ -56,7 +56,12 @@ def describe_device(device: str | torch.device | None = "auto") -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+            info = dict(ln.split(":", 1) for ln in fh.read().split("\n\n")[0].splitlines() if ":" in ln)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        cpu = info.get("model name", cpu)
+        if "cpu family" in info and not any(c.isdigit() for c in cpu):
+            # a virtual machine may name only the brand ("AMD EPYC"): its family and model tell generations apart
+            cpu += f", family {info['cpu family']} model {info.get('model', '?')}"
     except OSError:
         pass
     return f"cpu: {cpu} ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
@@ -129,16 +134,26 @@ class Stepper:
         Use CUDA graphs when the module is on a CUDA device.
     max_graphs : int, default 4
         Batch shapes beyond this many run eagerly.
+    compile : bool, default False
+        Off CUDA graphs (the CPU), run the loss and its backward through
+        ``torch.compile`` (inductor, which needs a C++ compiler): the
+        elementwise work of a step is fused into a few kernels, at the cost
+        of compiling once per batch shape (tens of seconds). Results agree
+        with eager steps to float rounding, not bitwise. If compiling fails,
+        the step runs eagerly, with a warning.
 
     Only parameters with ``requires_grad`` are optimised (freeze a part of
     the module by switching it off before building the stepper).
     """
 
     def __init__(self, module: DAGMMModule, lr: float, lambda_energy: float, lambda_cov: float, cuda_graph: bool = True,
-                 lambda_recon: float = 1.0, max_graphs: int = 4):
+                 lambda_recon: float = 1.0, max_graphs: int = 4, compile: bool = False):
         self.module = module
         self.lambdas = dict(lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
         self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
+        self.compiled = bool(compile) and not self.use_graph
+        # dynamic shapes: one compiled graph serves every batch size and run count
+        self.loss_fn = torch.compile(module.loss, dynamic=True) if self.compiled else module.loss
         params = [p for p in module.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(params, lr=lr, fused=True, capturable=self.use_graph)
         self.max_graphs = max_graphs
@@ -146,7 +161,18 @@ class Stepper:
         self._warmup: dict[tuple, int] = {}  # batch shape -> eager steps left before capture (CUDA's recipe)
 
     def _eager(self, xb, mb, nb=None, yb=None):
-        loss, n_ret = self.module.loss(xb, mb, nb, yb, **self.lambdas)
+        if self.compiled:
+            try:
+                with warnings.catch_warnings():  # inductor's own deprecation notices, not the user's concern
+                    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+                    loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
+            except Exception as exc:  # inductor's errors (no C++ compiler, ...) have no common base class
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training eagerly",
+                              RuntimeWarning, stacklevel=3)
+                self.compiled, self.loss_fn = False, self.module.loss
+                loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
+        else:
+            loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
         # keep .grad tensors in place once a graph exists: its replay writes into its own
         self.opt.zero_grad(set_to_none=not self.graphs)
         loss.sum().backward()
@@ -227,6 +253,7 @@ def train(
     cuda_graph: bool = True,
     checkpoints: Sequence[int] = (),
     on_checkpoint=None,
+    compile: bool = False,
 ) -> dict:
     """Train every run of ``module`` on its own rows of ``X`` with Adam.
 
@@ -246,6 +273,8 @@ def train(
         with an ``anomaly_loss``; see :meth:`DAGMMModule.loss`).
     cuda_graph : bool, default True
         On CUDA, replay full-size steps from a captured graph (see :class:`Stepper`).
+    compile : bool, default False
+        Elsewhere (the CPU), compile the step with ``torch.compile`` (see :class:`Stepper`).
 
     checkpoints, on_checkpoint : epochs and a callable ``on_checkpoint(module, epoch)``
         called after each of those epochs (the module is put back in training
@@ -268,7 +297,7 @@ def train(
     p = module.estimation.dropout
     h = module.estimation.hidden
     nd = module.noise_dim
-    step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph, lambda_recon)
+    step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph, lambda_recon, compile=compile)
     history = torch.zeros(epochs, R, device=device)
     failed = np.zeros(R, dtype=bool)
     retried = torch.zeros((), dtype=torch.long, device=device)
