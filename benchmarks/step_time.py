@@ -135,7 +135,10 @@ def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5, compi
     mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
     idx = torch.stack([torch.randperm(20_000, generator=g)[:B] for g in gens]).to(dev)
 
-    return median_step_seconds(lambda: stepper(X[idx], mask), dev, steps, repeats, warmup=20)
+    sec = median_step_seconds(lambda: stepper(X[idx], mask), dev, steps, repeats, warmup=20)
+    if compile and not stepper.compiled:
+        raise RuntimeError("torch.compile fell back to eager steps: nothing compiled to time")
+    return sec
 
 
 def time_common_design(dev, steps: int, repeats: int = 3) -> float:

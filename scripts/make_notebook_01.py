@@ -52,6 +52,7 @@ scaling = [d.strip() for d in scaling_datasets.split(",") if d.strip()]
 out = Path(reports_dir) if reports_dir else (paths.REPORTS if profile == "full" else paths.REPORTS / "smoke")
 TABLES, FIGURES = out / "tables", out / "figures"
 dev = resolve_device(device)
+torch_compile = {True: "yes", False: "no"}.get(torch_compile, torch_compile)  # `-p torch_compile=false` arrives as a bool
 if torch_compile not in ("auto", "yes", "no"):
     raise ValueError(f"torch_compile must be 'auto', 'yes' or 'no', got {torch_compile!r}")
 # compiling costs tens of seconds per network and pays off only over long CPU trainings (CUDA replays graphs instead)

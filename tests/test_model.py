@@ -1,4 +1,7 @@
 """The DAGMM module and its training loop: gradients, learning, reproducibility."""
+import shutil
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -137,12 +140,26 @@ def test_cuda_graph_training_follows_eager_training():
         np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), atol=1e-5)
 
 
-def test_compiled_training_follows_eager_training():
+needs_compiler = pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+                                    reason="torch.compile's CPU backend needs a C++ compiler")
+
+
+@needs_compiler
+def test_compiled_training_follows_eager_training(monkeypatch):
+    import torch._dynamo.utils
+
+    from dagmm import training
+
+    monkeypatch.setattr(training, "_COMPILE_FAILED", False)
     normal, anom = manifold_data()
     X = np.vstack([normal, anom])
-    idx = np.arange(700)[None].repeat(2, 0)  # batch 128: full batches and a partial one, two compiled shapes
+    idx = np.arange(700)[None].repeat(2, 0)  # batch 128: full batches and a partial one (one dynamic graph)
     est = DAGMM(**SMALL, epochs=4)
-    c, hc, _ = fit_runs(est.set_params(torch_compile=True), X, idx, [0, 1])
+    torch._dynamo.utils.counters.clear()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="torch.compile failed")  # a fallback would compare eager with eager
+        c, hc, _ = fit_runs(est.set_params(torch_compile=True), X, idx, [0, 1])
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
     e, he, _ = fit_runs(est.set_params(torch_compile=False), X, idx, [0, 1])
     # fused kernels round differently in the last bits, nothing more
     np.testing.assert_allclose(hc["loss"], he["loss"], rtol=1e-4)
@@ -151,9 +168,12 @@ def test_compiled_training_follows_eager_training():
 
 
 def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
+    from dagmm import training
+
     def broken(*args, **kwargs):
         raise RuntimeError("no working C++ compiler")
 
+    monkeypatch.setattr(training, "_COMPILE_FAILED", False)  # restored afterwards
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
     normal, _ = manifold_data()
     idx = np.arange(300)[None]
@@ -162,6 +182,11 @@ def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
         c, hc, _ = fit_runs(est.set_params(torch_compile=True), normal, idx, [0])
     e, he, _ = fit_runs(est.set_params(torch_compile=False), normal, idx, [0])
     np.testing.assert_array_equal(hc["loss"], he["loss"])
+    # the failure is remembered: the next fit trains eagerly without trying (or warning) again
+    assert training._COMPILE_FAILED
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="torch.compile failed")
+        fit_runs(est.set_params(torch_compile=True), normal, idx, [0])
 
 
 def test_checkpoint_evaluation_equals_a_shorter_training():

@@ -13,12 +13,14 @@ the two settings that matter, ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``
 and ``MALLOC_TRIM_THRESHOLD_``), and :func:`retain_freed_memory` sets them
 from inside the process, before the first step.
 
-Only where it changes allocation, never results: the same arithmetic runs
-on the same values. The cost is that up to ``trim_threshold`` bytes of freed
-memory stay with the process instead of going back to the system.
+It changes where memory comes from, never results: the same arithmetic runs
+on the same values. The cost is memory: freed blocks below 32 MiB stay with
+the process (glibc gives back only the free top of a heap, and only beyond
+``trim_threshold``), so its resident size stays near its peak.
 
-Skipped (returns False) when the C library is not glibc, when the user has
-set either environment variable (theirs win), or when ``DAGMM_MALLOC_TUNING=0``.
+Skipped (returns False) when the C library is not glibc or another malloc is
+preloaded, when the user has set either environment variable or a
+``glibc.malloc`` tunable (theirs win), or when ``DAGMM_MALLOC_TUNING=0``.
 """
 from __future__ import annotations
 
@@ -37,11 +39,13 @@ _state: dict[str, bool] = {}
 
 
 def _glibc():
-    """The process's C library if it is glibc, else None."""
+    """The process's C library if it is glibc and its ``malloc`` is the one in use, else None
+    (musl and others; or jemalloc / tcmalloc loaded with ``LD_PRELOAD``, which glibc's settings do not reach)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.gnu_get_libc_version  # raises AttributeError on musl and others
-        return libc
+        in_use = ctypes.cast(ctypes.CDLL(None).malloc, ctypes.c_void_p).value
+        return libc if in_use == ctypes.cast(libc.malloc, ctypes.c_void_p).value else None
     except (OSError, AttributeError):
         return None
 
@@ -60,9 +64,10 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: in
     if "applied" in _state:
         return _state["applied"]
     applied = False
-    if os.environ.get("DAGMM_MALLOC_TUNING", "1") != "0" and not any(
-        v in os.environ for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-    ):
+    users_own = any(v in os.environ for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")) or "glibc.malloc." in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    )
+    if os.environ.get("DAGMM_MALLOC_TUNING", "1") != "0" and not users_own:
         libc = _glibc()
         if libc is not None:
             # mallopt returns 1 on success, 0 on error; the trim threshold alone makes
@@ -70,13 +75,13 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: in
             applied = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
                 libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))
             )
-    _state["applied"] = applied
+    _state.update(applied=applied, mmap_threshold=int(mmap_threshold), trim_threshold=int(trim_threshold))
     return applied
 
 
 def describe() -> str:
     """One line for benchmark reports: how this process's allocator is set."""
     if _state.get("applied"):
-        return (f"glibc malloc keeping freed memory (dagmm.allocator: mmap threshold {MMAP_THRESHOLD >> 20} MiB, "
-                f"trim threshold {TRIM_THRESHOLD >> 20} MiB)")
+        return (f"glibc malloc keeping freed memory (dagmm.allocator: mmap threshold {_state['mmap_threshold'] >> 20} MiB, "
+                f"trim threshold {_state['trim_threshold'] >> 20} MiB)")
     return "the C library's malloc as configured by the environment (dagmm.allocator not applied)"

@@ -268,11 +268,11 @@ class DAGMM(OutlierMixin, BaseEstimator):
         the reconstruction error alone.
     torch_compile : bool, default False
         On the CPU, train through ``torch.compile`` (fused kernels; needs a
-        C++ compiler; each batch shape compiles once, tens of seconds): worth
-        it for long trainings (KDDCUP's step: about 1.6x faster here).
+        C++ compiler; a network compiles once per process, tens of seconds,
+        see :class:`dagmm.training.Stepper`): worth it for long trainings.
         Results agree with the eager ones to float rounding, not bitwise, and
-        then depend slightly on how many runs train together. Ignored on
-        CUDA, which replays CUDA graphs.
+        then depend slightly on how many runs train together. Not used where
+        CUDA graphs replay the step (CUDA, the default there).
 
     Attributes
     ----------

@@ -229,7 +229,8 @@ def run_dagmm(
     X, y : base arrays of the dataset (:func:`dagmm.datasets.load_base`)
     splits : one :class:`RunSplit` per run
     estimator : DAGMM (or a subclass)
-        Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``.
+        Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``
+        (exactly with eager steps; to float rounding with ``torch_compile``).
     keep : run positions whose test energies and embeddings are returned
     score : None (the estimator's ``scoring``), a scoring name or a callable, see :func:`dagmm_fit_score`
     labels : array (N,), optional; 1 = labelled anomaly (only with ``anomaly_loss``)

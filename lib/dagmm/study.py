@@ -61,7 +61,7 @@ def replicate_dataset(
     splits = make_splits(name, y, range(n_runs))
     setting = paper_setting(name)
     rho = setting["contamination"]
-    overrides = dict(device=device, torch_compile=bool(torch_compile))
+    overrides = dict(device=device, torch_compile=torch_compile)
     if epochs is not None:
         overrides["epochs"] = epochs
     methods = {"DAGMM": overrides}

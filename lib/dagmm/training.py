@@ -19,6 +19,9 @@ from .model import DAGMMModule
 
 __all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
+COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept per process (dynamo's recompile_limit)
+_COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
+
 DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
 NOISE_SEED_OFFSET = 3_000_017  # and its compressor-noise generator (VAE) with seed + this
 
@@ -123,7 +126,7 @@ class Stepper:
     costs far more than running them. Small datasets (Thyroid, Arrhythmia)
     run thousands of epochs whose last batch is short, so that batch needs
     its own graph too. If capture fails, every step runs eagerly, with a
-    warning. On the CPU every step is eager.
+    warning. Elsewhere (the CPU) steps run eagerly, or compiled (``compile``).
 
     Parameters
     ----------
@@ -135,12 +138,15 @@ class Stepper:
     max_graphs : int, default 4
         Batch shapes beyond this many run eagerly.
     compile : bool, default False
-        Off CUDA graphs (the CPU), run the loss and its backward through
-        ``torch.compile`` (inductor, which needs a C++ compiler): the
-        elementwise work of a step is fused into a few kernels, at the cost
-        of compiling once per batch shape (tens of seconds). Results agree
-        with eager steps to float rounding, not bitwise. If compiling fails,
-        the step runs eagerly, with a warning.
+        Where CUDA graphs are not used (the CPU), run the loss and its
+        backward through ``torch.compile`` (inductor, which needs a C++
+        compiler): the elementwise work of a step is fused into a few
+        kernels. Shapes are dynamic, so a network compiles once per process
+        (tens of seconds) for every batch size and run count, with separate
+        versions only for sizes 0 and 1. Results agree with eager steps to
+        float rounding, not bitwise. If compiling fails, the step runs
+        eagerly, with a warning, and later steppers in the process do not
+        try again.
 
     Only parameters with ``requires_grad`` are optimised (freeze a part of
     the module by switching it off before building the stepper).
@@ -151,9 +157,15 @@ class Stepper:
         self.module = module
         self.lambdas = dict(lambda_energy=lambda_energy, lambda_cov=lambda_cov, lambda_recon=lambda_recon)
         self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
-        self.compiled = bool(compile) and not self.use_graph
-        # dynamic shapes: one compiled graph serves every batch size and run count
-        self.loss_fn = torch.compile(module.loss, dynamic=True) if self.compiled else module.loss
+        self.compiled = bool(compile) and not self.use_graph and not _COMPILE_FAILED
+        if self.compiled:
+            from torch._dynamo import config as dynamo_config
+
+            # every stepper shares the compiled versions of DAGMMModule.loss (one per network,
+            # mixture and loss weights); dynamo's default of 8 would quietly fall back to eager
+            dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, COMPILE_LIMIT)
+            self.loss_fn = torch.compile(module.loss, dynamic=True)  # dynamic: every batch size and run count
+        self._compiled_calls = 0
         params = [p for p in module.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(params, lr=lr, fused=True, capturable=self.use_graph)
         self.max_graphs = max_graphs
@@ -161,23 +173,34 @@ class Stepper:
         self._warmup: dict[tuple, int] = {}  # batch shape -> eager steps left before capture (CUDA's recipe)
 
     def _eager(self, xb, mb, nb=None, yb=None):
+        global _COMPILE_FAILED
         if self.compiled:
             try:
-                with warnings.catch_warnings():  # inductor's own deprecation notices, not the user's concern
-                    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
-                    loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
+                if self._compiled_calls:
+                    loss, n_ret = self._loss_backward(self.loss_fn, xb, mb, nb, yb)
+                else:  # the first call compiles forward and backward
+                    with warnings.catch_warnings():  # inductor's own deprecation notices, not the user's concern
+                        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+                        loss, n_ret = self._loss_backward(self.loss_fn, xb, mb, nb, yb)
+                self._compiled_calls += 1
             except Exception as exc:  # inductor's errors (no C++ compiler, ...) have no common base class
+                _COMPILE_FAILED = True
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training eagerly",
                               RuntimeWarning, stacklevel=3)
-                self.compiled, self.loss_fn = False, self.module.loss
-                loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
+                self.compiled = False
+                # nothing has been updated yet: the step is redone eagerly from the same parameters
+                loss, n_ret = self._loss_backward(self.module.loss, xb, mb, nb, yb)
         else:
-            loss, n_ret = self.loss_fn(xb, mb, nb, yb, **self.lambdas)
+            loss, n_ret = self._loss_backward(self.module.loss, xb, mb, nb, yb)
+        self.opt.step()
+        return loss.detach(), n_ret
+
+    def _loss_backward(self, loss_fn, xb, mb, nb, yb):
+        loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
         # keep .grad tensors in place once a graph exists: its replay writes into its own
         self.opt.zero_grad(set_to_none=not self.graphs)
         loss.sum().backward()
-        self.opt.step()
-        return loss.detach(), n_ret
+        return loss, n_ret
 
     def _capture(self, xb, mb, nb=None, yb=None) -> dict:
         static = [None if t is None else t.clone() for t in (xb, mb, nb, yb)]
