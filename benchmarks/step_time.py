@@ -29,7 +29,7 @@ import torch
 
 from dagmm import DAGMM, allocator, paths
 from dagmm.estimator import build_module
-from dagmm.training import Stepper, describe_device, make_generators, prepare_device
+from dagmm.training import Stepper, describe_device, make_generators, prepare_device, take_rows
 
 B = 1024
 D_IN = 118
@@ -135,7 +135,7 @@ def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5, compi
     mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
     idx = torch.stack([torch.randperm(20_000, generator=g)[:B] for g in gens]).to(dev)
 
-    sec = median_step_seconds(lambda: stepper(X[idx], mask), dev, steps, repeats, warmup=20)
+    sec = median_step_seconds(lambda: stepper(take_rows(X, idx), mask), dev, steps, repeats, warmup=20)
     if compile and not stepper.compiled:
         raise RuntimeError("torch.compile fell back to eager steps: nothing compiled to time")
     return sec

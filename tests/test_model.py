@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from dagmm import DAGMM
 from dagmm.estimator import build_module, fit_runs
 from dagmm.nn import reconstruction_features
-from dagmm.training import compute_energy, make_generators
+from dagmm.training import compute_energy, compute_scores, eval_chunk_rows, make_generators, take_rows
 
 
 def manifold_data(n_normal=800, n_anom=200, d=8, seed=0):
@@ -113,6 +113,33 @@ def test_runs_trained_together_equal_runs_trained_alone():
         # and the estimator with random_state = seed is the same run
         e_est = DAGMM(**SMALL, epochs=1, random_state=s).fit(X[idx[r]]).energy(X)
         np.testing.assert_allclose(e_est, e_alone, rtol=1e-6, atol=1e-6)
+
+
+def test_take_rows_is_advanced_indexing():
+    g = torch.Generator().manual_seed(0)
+    for shape in ((50, 7), (50, 3, 4, 5)):  # tabular rows and images
+        X = torch.randn(*shape, generator=g)
+        rows = torch.randint(0, 50, (3, 11), generator=g)
+        assert torch.equal(take_rows(X, rows), X[rows])
+        assert torch.equal(take_rows(X, rows[:, 2:9]), X[rows[:, 2:9]])  # a non-contiguous slice, as in training
+
+
+def test_evaluation_chunks_change_neither_scores_nor_shape_and_reject_bad_sizes():
+    normal, anom = manifold_data()
+    X = np.vstack([normal, anom])
+    m = DAGMM(**SMALL, epochs=2, random_state=0).fit(normal)
+    Xt = torch.tensor(X)
+    idx = np.arange(len(X))[None]
+    auto = compute_scores(m.module_, Xt, idx)
+    for chunk in (1, 7, 64, 10_000):
+        # the same rows, only other matrix sizes: float rounding, which the ill-conditioned energy amplifies
+        np.testing.assert_allclose(compute_scores(m.module_, Xt, idx, chunk=chunk), auto, rtol=1e-3, atol=1e-3)
+    # the automatic size depends on the row width and the device only, not on the number of runs
+    assert eval_chunk_rows(None, torch.zeros(10, 118)) == eval_chunk_rows(None, torch.zeros(10, 118))
+    assert 64 <= eval_chunk_rows(None, torch.zeros(10, 3, 64, 64)) < eval_chunk_rows(None, torch.zeros(10, 118)) <= 16384
+    for bad in (0, -3, 2.5, True, "100"):
+        with pytest.raises(ValueError, match="chunk must be a positive integer"):
+            compute_scores(m.module_, Xt, idx, chunk=bad)
 
 
 def test_mixture_for_scoring_is_estimated_over_the_whole_training_set():

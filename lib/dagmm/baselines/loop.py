@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training import _as_index, make_generators
+from ..training import _as_index, eval_chunk_rows, make_generators, take_rows
 
 __all__ = ["ScaledRunModule", "train_runs", "chunked", "NOISE_SEED_OFFSET", "SHUFFLE_SEED_OFFSET"]
 
@@ -95,7 +95,7 @@ def train_runs(
             rows = idx.gather(1, perms[e])
             total = torch.zeros(R, device=device)
             for s in range(0, n, batch_size):
-                xb = X[rows[:, s : s + batch_size]]  # (R, B, F)
+                xb = take_rows(X, rows[:, s : s + batch_size])  # (R, B, F)
                 loss = loss_fn(xb, noise_gens)
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()
@@ -114,10 +114,13 @@ def train_runs(
     return {"loss": history.cpu().numpy().astype(np.float64), "failed": failed}
 
 
-def chunked(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, idx, n_runs: int, chunk: int = 16384) -> np.ndarray:
-    """``fn(X[idx[:, a:b]])`` over chunks of rows, concatenated: (R, m) ndarray."""
+def chunked(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, idx, n_runs: int, chunk: int | None = None) -> np.ndarray:
+    """``fn(X[idx[:, a:b]])`` over chunks of rows, concatenated: (R, m) ndarray.
+
+    ``chunk``: rows per run at once (default: :func:`dagmm.training.eval_chunk_rows`)."""
     idx = _as_index(idx, n_runs, X.device)
-    out = [fn(X[idx[:, s : s + chunk]]).detach() for s in range(0, idx.shape[1], chunk)]
+    chunk = eval_chunk_rows(chunk, X)
+    out = [fn(take_rows(X, idx[:, s : s + chunk])).detach() for s in range(0, idx.shape[1], chunk)]
     return torch.cat(out, 1).cpu().numpy()
 
 
