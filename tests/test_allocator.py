@@ -88,3 +88,26 @@ def test_steps_stop_page_faulting_and_weights_are_unchanged(tuned, untuned):
 def test_the_users_own_malloc_settings_win():
     out = run(MALLOC_MMAP_THRESHOLD_="131072")
     assert not out["applied"]
+
+
+def test_training_table_in_huge_page_memory_holds_the_same_values(monkeypatch):
+    import numpy as np
+    import torch
+
+    from dagmm import allocator
+    from dagmm.training import table_to_device
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(allocator.HUGE_PAGE_MIN_BYTES // 8 + 3, 2))  # float64, 16 MiB + a bit as float32
+    t = table_to_device(big, "cpu")
+    assert t.dtype == torch.float32 and t.shape == big.shape
+    np.testing.assert_array_equal(t.numpy(), big.astype(np.float32))
+    t2 = table_to_device(torch.as_tensor(big), "cpu")  # a tensor works as well as an array
+    assert torch.equal(t, t2)
+    big[0, 0] = 99.0  # a copy: the caller's array stays the caller's
+    assert t[0, 0] != 99.0
+    # small tables, and the opt-out, get ordinary memory
+    assert allocator.huge_page_array((10, 118)) is None
+    monkeypatch.setenv("DAGMM_MALLOC_TUNING", "0")
+    assert allocator.huge_page_array(big.shape) is None
+    np.testing.assert_array_equal(table_to_device(big, "cpu").numpy(), big.astype(np.float32))

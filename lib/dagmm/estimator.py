@@ -113,7 +113,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
     """
     est._check_params()
     device = training.prepare_device(est.device)
-    Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+    Xt = training.table_to_device(X, device)
     idx = training._as_index(train_idx, len(seeds), device)
     if idx.shape[1] < 2:
         raise ValueError(f"DAGMM needs at least 2 training samples, got {idx.shape[1]}")

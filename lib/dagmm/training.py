@@ -14,10 +14,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import allocator
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "eval_chunk_rows", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "eval_chunk_rows", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept per process (dynamo's recompile_limit)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
@@ -80,6 +81,23 @@ def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu", of
     return gens
 
 
+def table_to_device(X, device) -> torch.Tensor:
+    """A float32 copy of the data table ``X`` (N, ...) on ``device``, for training and scoring.
+
+    On the CPU a large table goes into huge-page memory
+    (:func:`dagmm.allocator.huge_page_array`): mini-batches gather random rows
+    from it, and with 4 KB pages each row cost a TLB miss.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        shape = tuple(np.shape(X))
+        out = allocator.huge_page_array(shape, np.float32)
+        if out is not None:
+            out[...] = X.cpu().numpy() if isinstance(X, torch.Tensor) else X
+            return torch.from_numpy(out)
+    return torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+
+
 def take_rows(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``X[rows]`` for an index array ``rows`` (R, B): shape (R, B, ...), the same values.
 
@@ -129,8 +147,12 @@ def fit_minmax(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
 
     Constant features get scale 1 (they are only shifted).
     """
-    lo = torch.stack([X[i].amin(0) for i in idx])  # (R, ...)
-    hi = torch.stack([X[i].amax(0) for i in idx])
+    lo, hi = [], []
+    for i in idx:  # index_select copies whole rows (5x faster than X[i]); one run's rows at a time
+        rows = X.index_select(0, i)
+        lo.append(rows.amin(0))
+        hi.append(rows.amax(0))
+    lo, hi = torch.stack(lo), torch.stack(hi)  # (R, ...)
     rng = hi - lo
     rng = torch.where(rng > 0, rng, torch.ones_like(rng))
     module.shift.copy_(lo[:, None])
@@ -143,8 +165,12 @@ def fit_zscore(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
 
     Constant features get scale 1 (they are only centred).
     """
-    mean = torch.stack([X[i].double().mean(0) for i in idx])  # (R, ...)
-    std = torch.stack([X[i].double().std(0, correction=0) for i in idx])
+    mean, std = [], []
+    for i in idx:  # one run's rows at a time
+        rows = X.index_select(0, i).double()
+        mean.append(rows.mean(0))
+        std.append(rows.std(0, correction=0))
+    mean, std = torch.stack(mean), torch.stack(std)  # (R, ...)
     std = torch.where(std > 0, std, torch.ones_like(std))
     module.shift.copy_(mean[:, None].float())
     module.scale.copy_(std[:, None].float())

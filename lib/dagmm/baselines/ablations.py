@@ -180,7 +180,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         """
         self._check_params()
         device = training.prepare_device(self.device)
-        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
         module = self._build_module(len(seeds), tuple(Xt.shape[1:]))
         module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))

@@ -146,7 +146,7 @@ class DCN(BatchedDetector):
 
         self._check_params()
         device = training.prepare_device(self.device)
-        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
         if idx.shape[1] < self.n_clusters:
             raise ValueError(f"DCN needs at least n_clusters={self.n_clusters} training samples, got {idx.shape[1]}")

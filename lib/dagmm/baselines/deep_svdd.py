@@ -109,7 +109,7 @@ class DeepSVDD(BatchedDetector):
     def _fit_runs(self, X, train_idx, seeds, desc: str = "Deep SVDD"):
         self._check_params()
         device = training.prepare_device(self.device)
-        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
         module = DeepSVDDModule(len(seeds), Xt.shape[1], tuple(self.hidden))
         module.reset_parameters(training.make_generators(seeds))

@@ -145,7 +145,7 @@ class DSEBM(BatchedDetector):
     def _fit_runs(self, X, train_idx, seeds, desc: str = "DSEBM"):
         self._check_params()
         device = training.prepare_device(self.device)
-        Xt = torch.as_tensor(np.array(X, dtype=np.float32, copy=True)).to(device)
+        Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
         module = DSEBMModule(len(seeds), Xt.shape[1], tuple(self.hidden))
         module.reset_parameters(training.make_generators(seeds))
