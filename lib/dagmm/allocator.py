@@ -27,7 +27,7 @@ random rows (20 runs: 20480) of KDDCUP's 233 MB table, one 4 KB page each,
 so nearly every row missed the TLB and, with the step's activations having
 pushed the page tables out of the cache, walked them from memory: 8.5 ms per
 20-run gather against 1 ms from :func:`huge_page_array` memory (2 MB pages,
-``madvise(MADV_HUGEPAGE)``), a third of the whole step.
+``madvise(MADV_HUGEPAGE)``), a quarter of the whole step.
 """
 from __future__ import annotations
 
