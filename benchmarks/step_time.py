@@ -21,6 +21,7 @@ Usage: ``python benchmarks/step_time.py [--device auto] [--full-run]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -138,11 +139,10 @@ def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5, compi
     gens = make_generators(range(n_runs))
     mask = torch.ones(n_runs, B, est.estimation_hidden, device=dev) * 2
     perm = torch.stack([torch.randperm(N_ROWS, generator=g) for g in gens]).to(dev)
-    at = [0]
+    batches = itertools.cycle(range(N_ROWS // B))
 
     def step():
-        k = at[0] % (N_ROWS // B)
-        at[0] += 1
+        k = next(batches)
         stepper(take_rows(X, perm[:, k * B : (k + 1) * B]), mask)
 
     sec = median_step_seconds(step, dev, steps, repeats, warmup=20)

@@ -80,7 +80,7 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: in
     users_own = any(v in os.environ for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")) or "glibc.malloc." in os.environ.get(
         "GLIBC_TUNABLES", ""
     )
-    if os.environ.get("DAGMM_MALLOC_TUNING", "1") != "0" and not users_own:
+    if not _opted_out() and not users_own:
         libc = _glibc()
         if libc is not None:
             # mallopt returns 1 on success, 0 on error; the trim threshold alone makes
@@ -104,7 +104,7 @@ def huge_page_array(shape, dtype=np.float32) -> np.ndarray | None:
     array (and any tensor made from it).
     """
     nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    if (nbytes < HUGE_PAGE_MIN_BYTES or os.environ.get("DAGMM_MALLOC_TUNING", "1") == "0"
+    if (nbytes < HUGE_PAGE_MIN_BYTES or _opted_out()
             or not hasattr(mmap, "MADV_HUGEPAGE") or not _thp_available()):
         return None
     try:
@@ -113,6 +113,10 @@ def huge_page_array(shape, dtype=np.float32) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return np.frombuffer(buf, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize).reshape(shape)
+
+
+def _opted_out() -> bool:
+    return os.environ.get("DAGMM_MALLOC_TUNING", "1") == "0"
 
 
 def _thp_available() -> bool:

@@ -18,7 +18,7 @@ from . import allocator
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "eval_chunk_rows", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept per process (dynamo's recompile_limit)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
@@ -129,6 +129,16 @@ def eval_chunk_rows(chunk: int | None, X: torch.Tensor) -> int:
         return 16384
     row = max(1, X[0].numel()) if len(X) else 1
     return int(min(16384, max(64, EVAL_CHUNK_ELEMENTS // row)))
+
+
+def iter_chunks(X: torch.Tensor, idx: torch.Tensor, chunk: int | None = None):
+    """Yield ``X[idx[:, a:b]]`` (R, rows, ...) chunk by chunk over the columns of ``idx`` (R, m).
+
+    ``chunk``: rows per run at once (default: :func:`eval_chunk_rows`).
+    """
+    chunk = eval_chunk_rows(chunk, X)
+    for s in range(0, idx.shape[1], chunk):
+        yield take_rows(X, idx[:, s : s + chunk])
 
 
 def _as_index(idx, n_runs: int | None, device) -> torch.Tensor:
@@ -453,10 +463,9 @@ def embed(module: DAGMMModule, X: torch.Tensor, idx, chunk: int | None = None) -
     """
     module.eval()
     idx = _as_index(idx, module.n_runs, X.device)
-    chunk = eval_chunk_rows(chunk, X)
     zs, gs = [], []
-    for s in range(0, idx.shape[1], chunk):
-        out = module(take_rows(X, idx[:, s : s + chunk]))
+    for xb in iter_chunks(X, idx, chunk):
+        out = module(xb)
         zs.append(out.z)
         gs.append(out.gamma)
     return torch.cat(zs, 1), torch.cat(gs, 1)
@@ -487,6 +496,5 @@ def compute_scores(module: DAGMMModule, X: torch.Tensor, idx, kind: str = "energ
         raise ValueError(f"kind must be 'energy' or 'recon', got {kind!r}")
     module.eval()
     idx = _as_index(idx, module.n_runs, X.device)
-    chunk = eval_chunk_rows(chunk, X)
-    out = [fn(take_rows(X, idx[:, s : s + chunk])) for s in range(0, idx.shape[1], chunk)]
+    out = [fn(xb) for xb in iter_chunks(X, idx, chunk)]
     return torch.cat(out, 1).cpu().numpy()

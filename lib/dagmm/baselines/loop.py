@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training import _as_index, eval_chunk_rows, make_generators, take_rows
+from ..training import _as_index, iter_chunks, make_generators, take_rows
 
 __all__ = ["ScaledRunModule", "train_runs", "chunked", "NOISE_SEED_OFFSET", "SHUFFLE_SEED_OFFSET"]
 
@@ -119,8 +119,7 @@ def chunked(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, idx, n_
 
     ``chunk``: rows per run at once (default: :func:`dagmm.training.eval_chunk_rows`)."""
     idx = _as_index(idx, n_runs, X.device)
-    chunk = eval_chunk_rows(chunk, X)
-    out = [fn(take_rows(X, idx[:, s : s + chunk])).detach() for s in range(0, idx.shape[1], chunk)]
+    out = [fn(xb).detach() for xb in iter_chunks(X, idx, chunk)]
     return torch.cat(out, 1).cpu().numpy()
 
 
