@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 from dagmm import DAGMM
 from dagmm.estimator import build_module, fit_runs
 from dagmm.nn import reconstruction_features
-from dagmm.training import compute_energy, compute_scores, eval_chunk_rows, make_generators, take_rows
+from dagmm.training import (compute_energy, compute_scores, dropout_masks, epoch_permutations, eval_chunk_rows,
+                            make_generators, take_rows)
 
 
 def manifold_data(n_normal=800, n_anom=200, d=8, seed=0):
@@ -122,6 +123,33 @@ def test_take_rows_is_advanced_indexing():
         rows = torch.randint(0, 50, (3, 11), generator=g)
         assert torch.equal(take_rows(X, rows), X[rows])
         assert torch.equal(take_rows(X, rows[:, 2:9]), X[rows[:, 2:9]])  # a non-contiguous slice, as in training
+
+
+def test_shuffles_and_dropout_masks_are_per_run_and_do_not_depend_on_epoch_grouping():
+    seeds, n, h, p = [3, 4, 5], 257, 10, 0.5
+
+    def draw(fn, seeds, groups):
+        gens = make_generators(seeds)
+        return torch.cat([fn(gens, e) for e in groups])
+
+    perm = lambda gens, e: epoch_permutations(gens, e, n, "cpu")  # noqa: E731
+    mask = lambda gens, e: dropout_masks(gens, e, n, h, p, "cpu")  # noqa: E731
+    for fn in (perm, mask):
+        together = draw(fn, seeds, [6])  # (6, R, ...)
+        assert torch.equal(together, draw(fn, seeds, [1, 2, 3]))  # epochs drawn in other groups
+        for r, s in enumerate(seeds):  # a run alone draws what it draws beside others
+            assert torch.equal(together[:, r], draw(fn, [s], [6])[:, 0])
+        assert not torch.equal(together[:, 0], together[:, 1])
+    perms = draw(perm, seeds, [6])
+    assert perms.dtype == torch.long
+    assert torch.equal(perms.sort(-1).values, torch.arange(n).expand_as(perms))  # permutations
+    assert not torch.equal(perms[0], perms[1])  # a fresh one each epoch
+    masks = draw(mask, seeds, [6])
+    assert masks.shape == (6, 3, n, h)
+    assert set(masks.unique().tolist()) == {0.0, 1 / (1 - p)}
+    kept = (masks > 0).double().mean().item()  # 46260 Bernoulli(1/2) draws: sd 0.0023
+    assert abs(kept - (1 - p)) < 0.012
+    assert abs((dropout_masks(make_generators([0]), 4, 1000, h, 0.2, "cpu") > 0).double().mean().item() - 0.8) < 0.01
 
 
 def test_evaluation_chunks_change_neither_scores_nor_shape_and_reject_bad_sizes():

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training import _as_index, iter_chunks, make_generators, take_rows
+from ..training import _as_index, epoch_permutations, iter_chunks, make_generators, take_rows
 
 __all__ = ["ScaledRunModule", "train_runs", "chunked", "NOISE_SEED_OFFSET", "SHUFFLE_SEED_OFFSET"]
 
@@ -90,7 +90,7 @@ def train_runs(
     module.train()
     for e0 in range(0, epochs, chunk):
         E = min(chunk, epochs - e0)
-        perms = torch.stack([torch.rand(E, n, generator=g, device=device).argsort(-1) for g in shuffle_gens], 1)  # (E, R, n)
+        perms = epoch_permutations(shuffle_gens, E, n, device)  # (E, R, n)
         for e in range(E):
             rows = idx.gather(1, perms[e])
             total = torch.zeros(R, device=device)
