@@ -195,6 +195,37 @@ def test_cuda_graph_training_follows_eager_training():
         np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), atol=1e-5)
 
 
+def test_feature_major_layers_compute_the_same_loss_and_gradients(monkeypatch):
+    from dagmm import model as model_mod
+    from dagmm import nn as nn_mod
+
+    normal, _ = manifold_data()
+    est = DAGMM(**SMALL)
+    x = torch.tensor(normal[None, :600]).repeat(2, 1, 1)  # (R=2, B=600, 8)
+    mask = dropout_masks(make_generators([0, 1]), 1, 600, est.estimation_hidden, 0.5, "cpu")[0]
+    results = []
+    for forced in (False, True):
+        m = build_module(est, 2, 8)
+        m.reset_parameters(make_generators([5, 6]))
+        m.shift.fill_(0.1)
+        m.scale.fill_(1.5)
+        for mod in (model_mod, nn_mod):
+            monkeypatch.setattr(mod, "prefer_feature_major", lambda t, forced=forced: forced and t.dim() == 3)
+        out = m(x, mask)
+        if forced:  # really computed feature-major: the codes and reconstruction are (R, F, B) arrays
+            assert out.x_hat.transpose(1, 2).is_contiguous() and not out.x_hat.is_contiguous()
+        loss, _ = m.loss(x, mask, lambda_energy=0.1, lambda_cov=0.005)
+        loss.sum().backward()
+        results.append((out, loss.detach(), [p.grad.clone() for p in m.parameters()]))
+    (o1, l1, g1), (o2, l2, g2) = results
+    for a, b in zip(o1[:4], o2[:4]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g1, g2):
+        assert a.abs().sum() > 0
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 needs_compiler = pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
                                     reason="torch.compile's CPU backend needs a C++ compiler")
 
@@ -208,8 +239,9 @@ def test_compiled_training_follows_eager_training(monkeypatch):
     monkeypatch.setattr(training, "_COMPILE_FAILED", False)
     normal, anom = manifold_data()
     X = np.vstack([normal, anom])
-    idx = np.arange(700)[None].repeat(2, 0)  # batch 128: full batches and a partial one (one dynamic graph)
-    est = DAGMM(**SMALL, epochs=4)
+    # batch 512: a full, feature-major batch (nn.prefer_feature_major) and a short, row-major one
+    idx = np.arange(1000)[None].repeat(2, 0)
+    est = DAGMM(**{**SMALL, "batch_size": 512}, epochs=4)
     torch._dynamo.utils.counters.clear()
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="torch.compile failed")  # a fallback would compare eager with eager

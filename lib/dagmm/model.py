@@ -19,7 +19,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .nn import EstimationNetwork, reconstruction_features
+from .nn import EstimationNetwork, as_feature_major, prefer_feature_major, reconstruction_features
 
 __all__ = ["DAGMMModule", "DAGMMOutput", "sq_error", "ANOMALY_LOSSES"]
 
@@ -118,10 +118,15 @@ class DAGMMModule(nn.Module):
             Training noise for a stochastic compressor; None at evaluation.
         """
         x = (x - self.shift) / self.scale
+        feature_major = prefer_feature_major(x)
+        if feature_major:  # stored (R, F, B) for the layers' faster products, with the scaling fused in
+            x = as_feature_major(x)
         out = self.compressor(x, noise) if self.noise_dim else self.compressor(x)
         z_c, x_hat = out[0], out[1]
         aux = out[2] if len(out) > 2 else None
         z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat)], dim=-1)
+        if feature_major:
+            z = as_feature_major(z)
         gamma = self.estimation(z, dropout_mask)
         return DAGMMOutput(x, x_hat, z, gamma, aux)
 

@@ -23,9 +23,37 @@ __all__ = [
     "EstimationNetwork",
     "reconstruction_features",
     "ACTIVATIONS",
+    "FEATURE_MAJOR_MIN_BATCH",
+    "prefer_feature_major",
+    "as_feature_major",
 ]
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+
+FEATURE_MAJOR_MIN_BATCH = 512  # batches at least this long are computed feature-major in a compiled CPU step
+
+
+def prefer_feature_major(x: torch.Tensor) -> bool:
+    """Whether fully connected layers should compute on ``x`` (R, B, F) feature-major.
+
+    Feature-major: activations stored (R, F, B), each layer ``W^T @ h`` with
+    the batch as the long matrix dimension. On the CPU those products are
+    1.2-3x faster than ``h @ W`` for DAGMM's narrow layers at batch 1024
+    (KDDCUP's 20-run step: 17.2 -> 14.5 ms of matrix multiplies; Thyroid's
+    1.7 -> 0.7 ms), but the transposed copy of the input only pays when it is
+    fused into the step's other work and the batch is long: so only inside a
+    ``torch.compile``d CPU step (see :class:`dagmm.training.Stepper`) and for
+    batches of at least :data:`FEATURE_MAJOR_MIN_BATCH` rows (Arrhythmia's
+    128-row batches are slower that way). The values are the same either
+    way, to float rounding.
+    """
+    return (x.dim() == 3 and x.device.type == "cpu" and x.shape[1] >= FEATURE_MAJOR_MIN_BATCH
+            and torch.compiler.is_compiling())
+
+
+def as_feature_major(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (R, B, F), the same values, stored feature-major: a (R, B, F) view of a (R, F, B) array."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 class RunLinear(nn.Module):
@@ -59,6 +87,10 @@ class RunLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
+    def forward_t(self, h: torch.Tensor) -> torch.Tensor:
+        """The same layer feature-major: ``h`` (R, in, B) -> (R, out, B)."""
+        return torch.baddbmm(self.bias.transpose(1, 2), self.weight.transpose(1, 2), h)
+
     def extra_repr(self) -> str:
         return f"runs={self.weight.shape[0]}, in={self.in_features}, out={self.out_features}"
 
@@ -88,6 +120,13 @@ class RunMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
+        if prefer_feature_major(x):
+            h = x.transpose(1, 2)  # (R, F, B); contiguous when x was stored feature-major
+            for i, layer in enumerate(self.layers):
+                h = layer.forward_t(h)
+                if i < last:
+                    h = self.act(h)
+            return h.transpose(1, 2)
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < last:
@@ -151,6 +190,11 @@ class EstimationNetwork(nn.Module):
         self.fc2.reset_parameters(generators)
 
     def forward(self, z: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if prefer_feature_major(z):
+            h = torch.tanh(self.fc1.forward_t(z.transpose(1, 2)))  # (R, hidden, B)
+            if dropout_mask is not None:
+                h = h * dropout_mask.transpose(1, 2)
+            return torch.softmax(self.fc2.forward_t(h), dim=1).transpose(1, 2)
         h = torch.tanh(self.fc1(z))
         if dropout_mask is not None:
             h = h * dropout_mask
