@@ -120,18 +120,13 @@ class RunMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
-        if prefer_feature_major(x):
-            h = x.transpose(1, 2)  # (R, F, B); contiguous when x was stored feature-major
-            for i, layer in enumerate(self.layers):
-                h = layer.forward_t(h)
-                if i < last:
-                    h = self.act(h)
-            return h.transpose(1, 2)
+        fm = prefer_feature_major(x)
+        h = x.transpose(1, 2) if fm else x  # (R, F, B), contiguous when x was stored feature-major
         for i, layer in enumerate(self.layers):
-            x = layer(x)
+            h = layer.forward_t(h) if fm else layer(h)
             if i < last:
-                x = self.act(x)
-        return x
+                h = self.act(h)
+        return h.transpose(1, 2) if fm else h
 
 
 class MLPCompressor(nn.Module):
@@ -190,15 +185,15 @@ class EstimationNetwork(nn.Module):
         self.fc2.reset_parameters(generators)
 
     def forward(self, z: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if prefer_feature_major(z):
-            h = torch.tanh(self.fc1.forward_t(z.transpose(1, 2)))  # (R, hidden, B)
-            if dropout_mask is not None:
-                h = h * dropout_mask.transpose(1, 2)
-            return torch.softmax(self.fc2.forward_t(h), dim=1).transpose(1, 2)
-        h = torch.tanh(self.fc1(z))
+        fm = prefer_feature_major(z)
+        if fm:  # (R, D, B) and (R, hidden, B)
+            z = z.transpose(1, 2)
+            dropout_mask = None if dropout_mask is None else dropout_mask.transpose(1, 2)
+        h = torch.tanh(self.fc1.forward_t(z) if fm else self.fc1(z))
         if dropout_mask is not None:
             h = h * dropout_mask
-        return torch.softmax(self.fc2(h), dim=-1)
+        gamma = torch.softmax(self.fc2.forward_t(h) if fm else self.fc2(h), dim=1 if fm else -1)
+        return gamma.transpose(1, 2) if fm else gamma
 
 
 def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
