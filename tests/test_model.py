@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from dagmm import DAGMM
 from dagmm.estimator import build_module, fit_runs
-from dagmm.nn import reconstruction_features
+from dagmm.nn import pair_sums, reconstruction_features
 from dagmm.training import (compute_energy, compute_scores, dropout_masks, epoch_permutations, eval_chunk_rows,
                             make_generators, take_rows)
 
@@ -41,6 +41,42 @@ def test_reconstruction_features_match_numpy_and_survive_zero_rows():
         rel = np.linalg.norm(x[0, i] - xh[0, i]) / np.linalg.norm(x[0, i])
         cos = x[0, i] @ xh[0, i] / (np.linalg.norm(x[0, i]) * np.linalg.norm(xh[0, i]))
         np.testing.assert_allclose(f[0, i], [rel, cos], rtol=1e-10)
+
+
+def test_one_pass_sums_give_autograds_features_loss_term_and_gradients():
+    """pair_sums' hand-written backward against autograd through the plain norms (float64),
+    with a zero input row, a zero reconstruction and an exact reconstruction (zero-norm gradients are 0)."""
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=(2, 6, 9))
+    xh0 = rng.normal(size=(2, 6, 9))
+    x0[0, 0] = 0.0
+    xh0[0, 1] = 0.0
+    xh0[1, 2] = x0[1, 2]
+    w = torch.tensor(rng.normal(size=(2, 6, 3)))  # weights of the features and the squared error in a scalar
+
+    def objective(x, xh, fast):
+        if fast:
+            f = reconstruction_features(x, xh)
+            sq = pair_sums(x, xh)[2]
+        else:
+            nx, nxh = x.norm(dim=-1).clamp_min(1e-10), xh.norm(dim=-1).clamp_min(1e-10)
+            f = torch.stack([(x - xh).norm(dim=-1) / nx, (x * xh).sum(-1) / (nx * nxh)], -1)
+            sq = (x - xh).pow(2).sum(-1)
+        return (torch.cat([f, sq[..., None]], -1) * w).sum()
+
+    grads = []
+    for fast in (True, False):
+        x = torch.tensor(x0, requires_grad=True)
+        xh = torch.tensor(xh0, requires_grad=True)
+        value = objective(x, xh, fast)
+        value.backward()
+        grads.append((value.detach(), x.grad, xh.grad))
+    for a, b in zip(*grads):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    x = torch.tensor(x0[:, 2:], requires_grad=True)  # away from the zero norms: a finite-difference check too
+    xh = torch.tensor(xh0[:, 2:] + 0.1, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: pair_sums(a, b), (x, xh))
 
 
 def test_every_parameter_gets_a_nonzero_gradient_after_one_step():

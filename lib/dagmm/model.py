@@ -19,7 +19,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .nn import EstimationNetwork, as_feature_major, prefer_feature_major, reconstruction_features
+from .nn import EstimationNetwork, as_feature_major, pair_sums, prefer_feature_major, reconstruction_features
 
 __all__ = ["DAGMMModule", "DAGMMOutput", "sq_error", "ANOMALY_LOSSES"]
 
@@ -36,6 +36,7 @@ class DAGMMOutput(NamedTuple):
     z : (R, B, D)          [z_c, relative Euclidean distance, cosine similarity]
     gamma : (R, B, K)      memberships
     aux : (R,) or None     the compressor's extra loss term
+    sq_err : (R, B)        ``||x - x_hat||^2``, the reconstruction term of the loss
     """
 
     x: torch.Tensor
@@ -43,6 +44,7 @@ class DAGMMOutput(NamedTuple):
     z: torch.Tensor
     gamma: torch.Tensor
     aux: torch.Tensor | None = None
+    sq_err: torch.Tensor | None = None
 
 
 class DAGMMModule(nn.Module):
@@ -124,11 +126,12 @@ class DAGMMModule(nn.Module):
         out = self.compressor(x, noise) if self.noise_dim else self.compressor(x)
         z_c, x_hat = out[0], out[1]
         aux = out[2] if len(out) > 2 else None
-        z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat)], dim=-1)
+        sums = pair_sums(x, x_hat)  # one pass for the features and the loss's reconstruction term
+        z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat, sums=sums)], dim=-1)
         if feature_major:
             z = as_feature_major(z)
         gamma = self.estimation(z, dropout_mask)
-        return DAGMMOutput(x, x_hat, z, gamma, aux)
+        return DAGMMOutput(x, x_hat, z, gamma, aux, sums[2])
 
     def loss(
         self,
@@ -190,7 +193,7 @@ class DAGMMModule(nn.Module):
             energy = torch.where(is_anom, e_anom, e).mean(-1)
             loss = lambda_energy * energy + lambda_cov * self.mixture.penalty(params)
         if lambda_recon:
-            loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
+            loss = loss + lambda_recon * out.sq_err.mean(-1)
         if out.aux is not None:
             loss = loss + out.aux
         return loss, n_retried
@@ -202,8 +205,7 @@ class DAGMMModule(nn.Module):
 
     def recon_error(self, x: torch.Tensor) -> torch.Tensor:
         """Squared reconstruction error of each sample in the scaled space, (R, B)."""
-        out = self(x)
-        return sq_error(out.x, out.x_hat)
+        return self(x).sq_err
 
 
 def sq_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

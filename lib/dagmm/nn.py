@@ -22,6 +22,7 @@ __all__ = [
     "MLPCompressor",
     "EstimationNetwork",
     "reconstruction_features",
+    "pair_sums",
     "ACTIVATIONS",
     "FEATURE_MAJOR_MIN_BATCH",
     "prefer_feature_major",
@@ -196,19 +197,69 @@ class EstimationNetwork(nn.Module):
         return gamma.transpose(1, 2) if fm else gamma
 
 
-def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+class _PairSums(torch.autograd.Function):
+    """``sum x^2``, ``sum x_hat^2``, ``sum (x - x_hat)^2`` and ``sum x * x_hat`` over the last axis.
+
+    Its backward is one elementwise pass over ``x`` and ``x_hat`` that needs
+    no ``x - x_hat`` array: compiled, the forward's four sums are one pass
+    too, and nothing but ``x`` and ``x_hat`` is kept for the backward
+    (autograd's own graph of the norms stores ``x - x_hat`` and reads the
+    inputs twice more).
+    """
+
+    @staticmethod
+    def forward(x, x_hat):
+        d = x - x_hat
+        return (x * x).sum(-1), (x_hat * x_hat).sum(-1), (d * d).sum(-1), (x * x_hat).sum(-1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g_xx, g_hh, g_dd, g_xh):
+        # d/dx_hat = 2 g_hh x_hat - 2 g_dd (x - x_hat) + g_xh x, grouped per sample as a x_hat + b x so
+        # that no (x - x_hat) array is needed (compiled, the partitioner would otherwise store one)
+        x, x_hat = ctx.saved_tensors
+        g_xx, g_hh, g_dd, g_xh = (g.unsqueeze(-1) for g in (g_xx, g_hh, g_dd, g_xh))
+        cross = g_xh - 2 * g_dd
+        grad_x = grad_x_hat = None
+        if ctx.needs_input_grad[0]:
+            grad_x = 2 * (g_xx + g_dd) * x + cross * x_hat
+        if ctx.needs_input_grad[1]:
+            grad_x_hat = 2 * (g_hh + g_dd) * x_hat + cross * x
+        return grad_x, grad_x_hat
+
+
+def pair_sums(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``||x||^2``, ``||x_hat||^2``, ``||x - x_hat||^2`` and ``<x, x_hat>`` per sample.
+
+    One pass over the inputs forward and one backward (see ``_PairSums``).
+
+    Shape
+    -----
+    x, x_hat (R, B, ...) -> four (R, B)
+    """
+    return _PairSums.apply(x.flatten(2), x_hat.flatten(2))
+
+
+def _norm(sq: torch.Tensor) -> torch.Tensor:
+    """``sqrt(sq)`` whose gradient at 0 is 0 (as ``torch.linalg.vector_norm`` gives), not inf."""
+    pos = sq > 0
+    return torch.where(pos, torch.where(pos, sq, 1.0).sqrt(), 0.0)
+
+
+def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-10,
+                            sums: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
     """Relative Euclidean distance and cosine similarity of x and its reconstruction.
 
     Norms are floored at ``eps`` so an all-zero row gives finite features.
+    ``sums``: :func:`pair_sums` of ``x`` and ``x_hat`` when already computed.
 
     Shape
     -----
     x, x_hat (R, B, ...) -> (R, B, 2)
     """
-    x = x.flatten(2)
-    x_hat = x_hat.flatten(2)
-    nx = x.norm(dim=-1).clamp_min(eps)
-    nxh = x_hat.norm(dim=-1).clamp_min(eps)
-    rel = (x - x_hat).norm(dim=-1) / nx
-    cos = (x * x_hat).sum(-1) / (nx * nxh)
-    return torch.stack([rel, cos], dim=-1)
+    sq_x, sq_xh, sq_d, dot = pair_sums(x, x_hat) if sums is None else sums
+    nx, nxh = _norm(sq_x).clamp_min(eps), _norm(sq_xh).clamp_min(eps)
+    return torch.stack([_norm(sq_d) / nx, dot / (nx * nxh)], dim=-1)

@@ -30,7 +30,7 @@ import torch
 from .. import training
 from ..estimator import DAGMM, INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, fit_runs
 from ..mixture import GaussianMixture
-from ..model import DAGMMModule, sq_error
+from ..model import DAGMMModule
 from ..nn import EstimationNetwork, MLPCompressor
 from .base import BatchedDetector, is_int
 
@@ -73,7 +73,7 @@ class VariantModule(DAGMMModule):
         loss = torch.zeros(x.shape[0], device=x.device)
         n_retried = torch.zeros((), dtype=torch.long, device=x.device)
         if lambda_recon:
-            loss = loss + lambda_recon * sq_error(out.x, out.x_hat).mean(-1)
+            loss = loss + lambda_recon * out.sq_err.mean(-1)
         if lambda_energy or lambda_cov:  # objective == "nvi"
             params = self.mixture.estimate(out.gamma, out.z)
             logp, n_retried = self.mixture.log_prob_components(out.z, params)  # (R, K, N)
