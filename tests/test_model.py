@@ -161,8 +161,9 @@ def test_take_rows_is_advanced_indexing():
         assert torch.equal(take_rows(X, rows[:, 2:9]), X[rows[:, 2:9]])  # a non-contiguous slice, as in training
 
 
-def test_shuffles_and_dropout_masks_are_per_run_and_do_not_depend_on_epoch_grouping():
-    seeds, n, h, p = [3, 4, 5], 257, 10, 0.5
+@pytest.mark.parametrize("n", [257, 2000])  # masks of small epochs drawn in one call per run; large, on threads
+def test_shuffles_and_dropout_masks_are_per_run_and_do_not_depend_on_epoch_grouping(n):
+    seeds, h, p = [3, 4, 5], 10, 0.5
 
     def draw(fn, seeds, groups):
         gens = make_generators(seeds)
@@ -181,9 +182,11 @@ def test_shuffles_and_dropout_masks_are_per_run_and_do_not_depend_on_epoch_group
     assert torch.equal(perms.sort(-1).values, torch.arange(n).expand_as(perms))  # permutations
     assert not torch.equal(perms[0], perms[1])  # a fresh one each epoch
     masks = draw(mask, seeds, [6])
-    assert masks.shape == (6, 3, n, h)
+    assert masks.shape == (6, 3, n, h) and masks.is_contiguous()
+    for r, g in enumerate(make_generators(seeds)):  # one uniform draw per run, compared with 1 - p
+        assert torch.equal(masks[:, r], (torch.rand(6, n, h, generator=g) < 1 - p).float() / (1 - p))
     assert set(masks.unique().tolist()) == {0.0, 1 / (1 - p)}
-    kept = (masks > 0).double().mean().item()  # 46260 Bernoulli(1/2) draws: sd 0.0023
+    kept = (masks > 0).double().mean().item()  # at least 46260 Bernoulli(1/2) draws: sd 0.0023
     assert abs(kept - (1 - p)) < 0.012
     assert abs((dropout_masks(make_generators([0]), 4, 1000, h, 0.2, "cpu") > 0).double().mean().item() - 0.8) < 0.01
 
@@ -290,6 +293,35 @@ def test_compiled_training_follows_eager_training(monkeypatch):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), atol=1e-5)
 
 
+def test_one_flat_parameter_for_adam_trains_exactly_as_separate_ones(monkeypatch):
+    """The stepper's flat parameter (module parameters and gradients are views of two flat
+    tensors) changes no value: Adam is elementwise. And backward still fills those views."""
+    from dagmm import training
+
+    normal, _ = manifold_data()
+    X = torch.tensor(normal)
+    est = DAGMM(**SMALL)
+    states = []
+    for flat in (True, False):
+        if not flat:
+            monkeypatch.setattr(training, "_flatten_parameters", lambda params: None)
+        m = build_module(est, 2, X.shape[1])
+        m.reset_parameters(make_generators([0, 1]))
+        step = training.Stepper(m, est.lr, est.lambda_energy, est.lambda_cov)
+        assert (step._flat_grad is not None) == flat
+        g = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            rows = torch.randint(0, len(X), (2, 64), generator=g)
+            mask = (torch.rand(2, 64, est.estimation_hidden, generator=g) < 0.5).float() * 2
+            step(X[rows], mask)
+        if flat:
+            flat_ptrs = {p.data_ptr() for p in step.opt.param_groups[0]["params"]}
+            assert len(flat_ptrs) == 1 and all(p.grad.abs().sum() > 0 for p in m.parameters())
+        states.append({k: v.detach().clone() for k, v in m.named_parameters()})
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k
+
+
 def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
     from dagmm import training
 
@@ -297,6 +329,7 @@ def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
         raise RuntimeError("no working C++ compiler")
 
     monkeypatch.setattr(training, "_COMPILE_FAILED", False)  # restored afterwards
+    monkeypatch.setattr(training, "_CPP_WRAPPER_FAILED", False)
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
     normal, _ = manifold_data()
     idx = np.arange(300)[None]
@@ -310,6 +343,38 @@ def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="torch.compile failed")
         fit_runs(est.set_params(torch_compile=True), normal, idx, [0])
+
+
+def test_compile_without_the_cpp_wrapper_when_it_fails(monkeypatch):
+    """A compile that fails only with inductor's C++ wrapper is retried with its Python one: the
+    step stays compiled, without a warning, and later steppers skip the C++ wrapper."""
+    from dagmm import training
+
+    real_compile = torch.compile
+    calls = []
+
+    def compile_(fn, **kw):
+        cpp = kw.get("options", {}).get("cpp_wrapper", False)
+        calls.append(cpp)
+        if cpp:
+            return lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cpp_wrapper: no such op"))
+        return real_compile(fn, **kw)
+
+    monkeypatch.setattr(training, "_COMPILE_FAILED", False)
+    monkeypatch.setattr(training, "_CPP_WRAPPER_FAILED", False)
+    monkeypatch.setattr(torch, "compile", compile_)
+    normal, _ = manifold_data()
+    m = build_module(DAGMM(**SMALL), 1, normal.shape[1])
+    m.reset_parameters(make_generators([0]))
+    step = training.Stepper(m, 1e-3, 0.1, 0.005, compile=True)
+    x = torch.tensor(normal[None, :64])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="torch.compile failed")
+        loss, _ = step(x, torch.ones(1, 64, DAGMM(**SMALL).estimation_hidden))
+    assert torch.isfinite(loss).all() and step.compiled and not training._COMPILE_FAILED
+    assert calls == [True, False] and training._CPP_WRAPPER_FAILED
+    training.Stepper(m, 1e-3, 0.1, 0.005, compile=True)
+    assert calls == [True, False, False]
 
 
 def test_checkpoint_evaluation_equals_a_shorter_training():
