@@ -85,6 +85,7 @@ def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu", of
 
 
 _POOL = None  # threads that draw different runs' random numbers at once on the CPU
+_POOL_WORKERS = 0
 
 
 def _per_run(fn, n_runs: int) -> None:
@@ -94,16 +95,18 @@ def _per_run(fn, n_runs: int) -> None:
     the GIL released), one generator per run, so runs can draw side by side
     and each run's numbers are the same as when drawn alone.
     """
-    global _POOL
+    global _POOL, _POOL_WORKERS
     workers = min(n_runs, torch.get_num_threads())
     if workers <= 1:
         for r in range(n_runs):
             fn(r)
         return
-    if _POOL is None or _POOL._max_workers < workers:
+    if _POOL_WORKERS < workers:  # first use, or more threads allowed since
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dagmm-rng")
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL, _POOL_WORKERS = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dagmm-rng"), workers
     for f in [_POOL.submit(fn, r) for r in range(n_runs)]:
         f.result()
 
@@ -138,17 +141,17 @@ def dropout_masks(generators: Sequence[torch.Generator], epochs: int, n: int, wi
     """
     device = torch.device(device)
     keep = 1.0 - p
-    if device.type == "cpu" and n * width < 16384:  # small epochs (Arrhythmia): a call per epoch costs more than it saves
-        u = torch.stack([torch.rand(epochs, n, width, generator=g) for g in generators], 1)
-        return u.lt_(keep).div_(keep)
     if device.type == "cpu":
-        u = torch.empty(epochs, len(generators), n, width)
+        if n * width < 16384:  # small epochs (Arrhythmia): a call per epoch costs more than threads save
+            u = torch.stack([torch.rand(epochs, n, width, generator=g) for g in generators], 1)
+        else:
+            u = torch.empty(epochs, len(generators), n, width)
 
-        def draw(r):  # epoch by epoch into the result: the order in which one call would draw them
-            for e in range(epochs):
-                torch.rand(n, width, generator=generators[r], out=u[e, r])
+            def draw(r):  # epoch by epoch into the result: the order in which one call would draw them
+                for e in range(epochs):
+                    torch.rand(n, width, generator=generators[r], out=u[e, r])
 
-        _per_run(draw, len(generators))
+            _per_run(draw, len(generators))
         return u.lt_(keep).div_(keep)
     return torch.stack(
         [torch.empty(epochs, n, width, device=device).bernoulli_(keep, generator=g) for g in generators], 1
