@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from dagmm import DAGMM
 from dagmm.estimator import build_module, fit_runs
-from dagmm.nn import pair_sums, reconstruction_features
+from dagmm.nn import pair_sums, rational_tanh, reconstruction_features
 from dagmm.training import (compute_energy, compute_scores, dropout_masks, epoch_permutations, eval_chunk_rows,
                             make_generators, take_rows)
 
@@ -77,6 +77,28 @@ def test_one_pass_sums_give_autograds_features_loss_term_and_gradients():
     x = torch.tensor(x0[:, 2:], requires_grad=True)  # away from the zero norms: a finite-difference check too
     xh = torch.tensor(xh0[:, 2:] + 0.1, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: pair_sums(a, b), (x, xh))
+
+
+def test_rational_tanh_is_tanh_to_float32_rounding_with_tanhs_gradient():
+    """Values against float64 tanh over the whole float32 range that matters; the gradient is
+    tanh's own, 1 - y^2 at the output, flowing through; odd, saturating, NaN-preserving."""
+    x = torch.cat([torch.linspace(-12, 12, 400_001), torch.logspace(-30, 1, 20_001), -torch.logspace(-30, 1, 20_001),
+                   torch.tensor([0.0, -0.0, 9.0, 9.01, 1e30, float("inf"), -float("inf")])])
+    y = rational_tanh(x)
+    ref = torch.tanh(x.double())
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    assert (y.double() - ref).abs().max() < 3.5e-7  # scripts/fit_tanh.py: 3.2e-7 at worst
+    ulps = (y.double() - ref).abs() / torch.from_numpy(np.spacing(ref.float().numpy())).double()
+    assert ulps.max() < 6 and ulps[x.abs() < 1e-3].max() < 2.5  # relative accuracy near 0 too, where tanh(x) ~ x
+    assert torch.equal(rational_tanh(-x), -y) and y.abs().max() == 1.0
+    assert torch.isnan(rational_tanh(torch.tensor([float("nan")]))).all()
+    a = torch.randn(3, 50, 7, dtype=torch.float32).mul_(3).requires_grad_()
+    g = torch.randn_like(a)
+    out = rational_tanh(a)
+    out.backward(g)
+    assert torch.equal(a.grad, g * (1 - out.detach() ** 2))
+    np.testing.assert_allclose(a.grad.numpy(), (g * (1 - torch.tanh(a.detach()) ** 2)).numpy(), atol=1e-6)
+    assert not rational_tanh(a.detach()).requires_grad
 
 
 def test_every_parameter_gets_a_nonzero_gradient_after_one_step():
@@ -278,7 +300,7 @@ def test_compiled_training_follows_eager_training(monkeypatch):
     monkeypatch.setattr(training, "_COMPILE_FAILED", False)
     normal, anom = manifold_data()
     X = np.vstack([normal, anom])
-    # batch 512: a full, feature-major batch (nn.prefer_feature_major) and a short, row-major one
+    # batch 512: a full batch and a short one, both feature-major (nn.prefer_feature_major)
     idx = np.arange(1000)[None].repeat(2, 0)
     est = DAGMM(**{**SMALL, "batch_size": 512}, epochs=4)
     torch._dynamo.utils.counters.clear()
@@ -291,6 +313,47 @@ def test_compiled_training_follows_eager_training(monkeypatch):
     np.testing.assert_allclose(hc["loss"], he["loss"], rtol=1e-4)
     for p, q in zip(c.parameters(), e.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), atol=1e-5)
+
+
+def test_a_compiled_fit_keeps_the_layout_of_its_first_batch_for_the_short_last_one(monkeypatch):
+    """The feature-major choice is made once per fit, from the first (full) batch: a per-batch choice
+    would compile a second version of the step for every epoch's short last batch."""
+    from dagmm import nn as dnn
+    from dagmm import training
+
+    seen = []
+
+    def compile_(fn, **kw):
+        def spy(*args, **kwargs):
+            seen.append((args[0].shape[1], dnn._feature_major))
+            return fn(*args, **kwargs)
+        return spy
+
+    monkeypatch.setattr(training, "_COMPILE_FAILED", False)
+    monkeypatch.setattr(torch, "compile", compile_)
+    X = torch.randn(1000, 4)
+    for first in (dnn.FEATURE_MAJOR_MIN_BATCH, dnn.FEATURE_MAJOR_MIN_BATCH - 1):
+        m = build_module(DAGMM(**SMALL), 2, 4)
+        m.reset_parameters(make_generators([0, 1]))
+        step = training.Stepper(m, 1e-3, 0.1, 0.005, compile=True)
+        for b in (first, 300, first):
+            step(X[:b].expand(2, b, 4).contiguous(), torch.ones(2, b, 10))
+        assert seen == [(first, first >= dnn.FEATURE_MAJOR_MIN_BATCH), (300, first >= dnn.FEATURE_MAJOR_MIN_BATCH),
+                        (first, first >= dnn.FEATURE_MAJOR_MIN_BATCH)]
+        assert dnn._feature_major is False  # only inside the step
+        seen.clear()
+
+
+@needs_compiler
+def test_compiled_cpu_networks_use_the_rational_tanh():
+    """The networks' tanh is torch.tanh eagerly and the rational one inside torch.compile on the CPU."""
+    from dagmm import nn as dnn
+
+    x = torch.randn(4, 300, 10) * 3
+    assert torch.equal(dnn.tanh(x), torch.tanh(x))
+    compiled = torch.compile(dnn.tanh, dynamic=True)(x)
+    assert (compiled - rational_tanh(x)).abs().max() <= 1.2e-7  # the same operations, fused
+    assert not torch.equal(compiled, torch.tanh(x))
 
 
 def test_one_flat_parameter_for_adam_trains_exactly_as_separate_ones(monkeypatch):

@@ -10,6 +10,7 @@ runs it is trained beside.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Sequence
 
@@ -24,14 +25,82 @@ __all__ = [
     "reconstruction_features",
     "pair_sums",
     "ACTIVATIONS",
+    "tanh",
+    "rational_tanh",
     "FEATURE_MAJOR_MIN_BATCH",
     "prefer_feature_major",
+    "feature_major_steps",
     "as_feature_major",
 ]
 
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+def _rational_tanh_values(x: torch.Tensor) -> torch.Tensor:
+    """``x P(x^2) / Q(x^2)`` clamped to [-1, 1]; P, Q of degree 4 from ``scripts/fit_tanh.py``.
 
-FEATURE_MAJOR_MIN_BATCH = 512  # batches at least this long are computed feature-major in a compiled CPU step
+    The coefficients are literals on purpose: dynamo turns module-level float
+    constants into graph inputs (loaded from memory in every kernel).
+    """
+    c = x.clamp(-9.0, 9.0)  # float32 tanh is +-1 beyond it
+    s = c * c
+    num = (((1.3353870897958586e-08 * s + 2.0606908947229385e-05) * s + 0.0034954084549099207) * s
+           + 0.1338086724281311) * s + 1.0
+    den = (((7.775728363412782e-07 * s + 0.0003285369311925024) * s + 0.025876270607113838) * s
+           + 0.4671418368816376) * s + 1.0
+    return (c * num / den).clamp(-1.0, 1.0)
+
+
+def rational_tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh from multiplies, adds and one division: ``x P(x^2) / Q(x^2)``, P and Q of degree 4.
+
+    Within 3.2e-7 of tanh in float32 (5.3 ulp at worst, 0.7 on average, as
+    ``scripts/fit_tanh.py`` measures; ``torch.tanh`` is within 1 ulp), odd,
+    and within [-1, 1]; NaN stays NaN. Its gradient is tanh's,
+    ``1 - y^2`` at the output ``y``, not the rational's own. On the CPU,
+    compiled into a step's elementwise kernels, it costs a quarter of
+    ``torch.tanh`` (whose vectorised SLEEF tanh runs at about 1.8e9 values/s
+    on this 2-core CPU: 2.2 ms of KDDCUP's 20-run step).
+    """
+    y = _rational_tanh_values(x.detach())
+    if not x.requires_grad:
+        return y
+    # the value is y exactly (x - x.detach() is 0); the gradient is (1 - y^2). An autograd.Function
+    # would say the same, but dynamo (torch 2.14, dynamic shapes) fails on a graph applying one twice
+    return y + (x - x.detach()) * (1 - y * y)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """The networks' tanh: :func:`rational_tanh` inside a ``torch.compile``d CPU step, else ``torch.tanh``.
+
+    Eager steps (and CUDA's, where tanh is cheap) keep ``torch.tanh``; a
+    compiled CPU step's values differ from an eager one's by float rounding
+    anyway (fused kernels, feature-major products), and its tanh by at most
+    3.2e-7 more.
+    """
+    if x.device.type == "cpu" and torch.compiler.is_compiling():
+        return rational_tanh(x)
+    return torch.tanh(x)
+
+
+ACTIVATIONS = {"tanh": tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+
+FEATURE_MAJOR_MIN_BATCH = 512  # compiled CPU steps of batches at least this long are computed feature-major
+_feature_major = False  # set by feature_major_steps(), read while a step compiles
+
+
+@contextlib.contextmanager
+def feature_major_steps(enabled: bool = True):
+    """Within it, compiled CPU steps compute fully connected layers feature-major (:func:`prefer_feature_major`).
+
+    :class:`dagmm.training.Stepper` decides once per fit, from its first
+    (full) batch, and keeps the choice for every later batch: a layout that
+    depended on each batch's length would compile a second version of the
+    step for an epoch's short last batch.
+    """
+    global _feature_major
+    previous, _feature_major = _feature_major, bool(enabled)
+    try:
+        yield
+    finally:
+        _feature_major = previous
 
 
 def prefer_feature_major(x: torch.Tensor) -> bool:
@@ -43,13 +112,13 @@ def prefer_feature_major(x: torch.Tensor) -> bool:
     (KDDCUP's 20-run step: 17.2 -> 14.5 ms of matrix multiplies; Thyroid's
     1.7 -> 0.7 ms), but the transposed copy of the input only pays when it is
     fused into the step's other work and the batch is long: so only inside a
-    ``torch.compile``d CPU step (see :class:`dagmm.training.Stepper`) and for
-    batches of at least :data:`FEATURE_MAJOR_MIN_BATCH` rows (Arrhythmia's
-    128-row batches are slower that way). The values are the same either
-    way, to float rounding.
+    ``torch.compile``d CPU step (see :class:`dagmm.training.Stepper`) of a
+    fit whose batches have at least :data:`FEATURE_MAJOR_MIN_BATCH` rows
+    (Arrhythmia's 128-row batches are slower that way), inside
+    :func:`feature_major_steps`. The values are the same either way, to
+    float rounding.
     """
-    return (x.dim() == 3 and x.device.type == "cpu" and x.shape[1] >= FEATURE_MAJOR_MIN_BATCH
-            and torch.compiler.is_compiling())
+    return x.dim() == 3 and x.device.type == "cpu" and _feature_major and torch.compiler.is_compiling()
 
 
 def as_feature_major(x: torch.Tensor) -> torch.Tensor:
@@ -113,20 +182,22 @@ class RunMLP(nn.Module):
         if len(dims) < 2:
             raise ValueError(f"an MLP needs at least two widths, got {tuple(dims)}")
         self.layers = nn.ModuleList(RunLinear(n_runs, a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.act = ACTIVATIONS[activation]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(k for k in ACTIVATIONS if k)} or None, got {activation!r}")
+        self.activation = activation
 
     def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
         for layer in self.layers:
             layer.reset_parameters(generators)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.layers) - 1
+        last, act = len(self.layers) - 1, ACTIVATIONS[self.activation]
         fm = prefer_feature_major(x)
         h = x.transpose(1, 2) if fm else x  # (R, F, B), contiguous when x was stored feature-major
         for i, layer in enumerate(self.layers):
             h = layer.forward_t(h) if fm else layer(h)
-            if i < last:
-                h = self.act(h)
+            if i < last and act is not None:
+                h = act(h)
         return h.transpose(1, 2) if fm else h
 
 
@@ -190,7 +261,7 @@ class EstimationNetwork(nn.Module):
         if fm:  # (R, D, B) and (R, hidden, B)
             z = z.transpose(1, 2)
             dropout_mask = None if dropout_mask is None else dropout_mask.transpose(1, 2)
-        h = torch.tanh(self.fc1.forward_t(z) if fm else self.fc1(z))
+        h = tanh(self.fc1.forward_t(z) if fm else self.fc1(z))
         if dropout_mask is not None:
             h = h * dropout_mask
         gamma = torch.softmax(self.fc2.forward_t(h) if fm else self.fc2(h), dim=1 if fm else -1)

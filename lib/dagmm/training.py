@@ -19,6 +19,7 @@ from torch import nn
 from . import allocator
 from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
+from .nn import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
 __all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
@@ -316,6 +317,7 @@ class Stepper:
             self._cpp_wrapper = not _CPP_WRAPPER_FAILED
             self.loss_fn = torch.compile(module.loss, dynamic=True, options={"cpp_wrapper": self._cpp_wrapper})
         self._compiled_calls = 0
+        self._feature_major: bool | None = None
         params = [p for p in module.parameters() if p.requires_grad]
         # off CUDA graphs, one flat parameter (the module's are views of it, and their
         # gradients views of one flat gradient): Adam's per-parameter Python work ran every step
@@ -358,7 +360,13 @@ class Stepper:
         return loss.detach(), n_ret
 
     def _loss_backward(self, loss_fn, xb, mb, nb, yb):
-        loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
+        if loss_fn is self.module.loss:
+            loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
+        else:  # compiled: one layout for every batch of the fit (nn.feature_major_steps), from the first, full one
+            if self._feature_major is None:
+                self._feature_major = xb.dim() == 3 and xb.shape[1] >= FEATURE_MAJOR_MIN_BATCH
+            with feature_major_steps(self._feature_major):
+                loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
         if self._flat_grad is not None:  # backward adds into the views of the flat gradient
             self._flat_grad.zero_()
             loss.sum().backward()
