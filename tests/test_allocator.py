@@ -111,3 +111,21 @@ def test_training_table_in_huge_page_memory_holds_the_same_values(monkeypatch):
     monkeypatch.setenv("DAGMM_MALLOC_TUNING", "0")
     assert allocator.huge_page_array(big.shape) is None
     np.testing.assert_array_equal(table_to_device(big, "cpu").numpy(), big.astype(np.float32))
+
+
+def test_training_tables_are_row_major_whatever_the_input_layout():
+    """Mini-batches gather whole rows: a column-major (pandas' Fortran-order) table is copied row-major,
+    small or large, array or tensor, with the same values."""
+    import numpy as np
+    import torch
+
+    from dagmm import allocator
+    from dagmm.training import table_to_device
+
+    rng = np.random.default_rng(0)
+    for n in (3772, allocator.HUGE_PAGE_MIN_BYTES // 24 + 5):  # Thyroid's size; one in huge-page memory
+        f = np.asfortranarray(rng.normal(size=(n, 6)))
+        for X in (f, torch.as_tensor(f)):
+            t = table_to_device(X, "cpu")
+            assert t.is_contiguous() and t.stride() == (6, 1)
+            np.testing.assert_array_equal(t.numpy(), f.astype(np.float32))
