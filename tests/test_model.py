@@ -523,3 +523,23 @@ def test_energy_vs_recon_findings_pair_by_seed():
     assert "**DAGMM**" in text and "better" in text and "0.498" in text
     with pytest.raises(ValueError, match="both scores"):
         energy_vs_recon_findings(per_run[per_run.score == "energy"])
+
+
+def test_networks_pickled_with_their_activation_function_still_load():
+    """RunMLP used to keep its activation as a function (``act``); it now keeps the name. A module
+    pickled the old way unpickles into the same network."""
+    import pickle
+
+    from dagmm.nn import RunMLP
+
+    m = RunMLP(2, (6, 4, 1))
+    m.reset_parameters(make_generators([0, 1]))
+    old_state = {k: v for k, v in m.__dict__.items() if k != "activation"}
+    old_state["act"] = torch.tanh
+    old = RunMLP.__new__(RunMLP)
+    old.__setstate__(old_state)
+    x = torch.randn(2, 5, 6)
+    assert old.activation == "tanh" and torch.equal(old(x), m(x))
+    assert torch.equal(pickle.loads(pickle.dumps(old))(x), m(x))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        RunMLP(1, (3, 2), activation="gelu")

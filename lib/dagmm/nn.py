@@ -81,6 +81,7 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS = {"tanh": tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+_PICKLED_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
 
 FEATURE_MAJOR_MIN_BATCH = 512  # compiled CPU steps of batches at least this long are computed feature-major
 _feature_major = False  # set by feature_major_steps(), read while a step compiles
@@ -189,6 +190,13 @@ class RunMLP(nn.Module):
     def reset_parameters(self, generators: Sequence[torch.Generator]) -> None:
         for layer in self.layers:
             layer.reset_parameters(generators)
+
+    def __setstate__(self, state: dict) -> None:
+        # modules pickled before the activation was kept by name held its function as ``act``
+        if "act" in state and "activation" not in state:
+            fn = state.pop("act")
+            state["activation"] = next(k for k, v in _PICKLED_ACTIVATIONS.items() if v is fn)
+        super().__setstate__(state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last, act = len(self.layers) - 1, ACTIVATIONS[self.activation]
