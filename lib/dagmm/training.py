@@ -363,13 +363,14 @@ class Stepper:
         return loss.detach(), n_ret
 
     def _loss_backward(self, loss_fn, xb, mb, nb, yb):
-        if loss_fn is self.module.loss:
-            loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
-        else:  # compiled: one layout for every batch of the fit (nn.feature_major_steps), from the first, full one
+        if self.compiled and loss_fn is self.loss_fn:
+            # one layout for every batch of the fit (nn.feature_major_steps), from the first, full one
             if self._feature_major is None:
                 self._feature_major = xb.dim() == 3 and xb.shape[1] >= FEATURE_MAJOR_MIN_BATCH
             with feature_major_steps(self._feature_major):
                 loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
+        else:
+            loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
         if self._flat_grad is not None:  # backward adds into the views of the flat gradient
             self._flat_grad.zero_()
             loss.sum().backward()
