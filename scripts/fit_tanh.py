@@ -21,8 +21,9 @@ DEG_P, DEG_Q = 4, 4
 def _solve(s, f, w, q_prev):
     """One weighted linear least-squares step: P(s) - f Q(s) ~ 0 with q0 = 1, weights w / (f Q_prev)."""
     cols = [s ** k for k in range(DEG_P + 1)] + [-f * s ** k for k in range(1, DEG_Q + 1)]
-    a = np.stack(cols, axis=1) * (w / (f * np.polyval(q_prev[::-1], s)))[:, None]
-    b = f * w / (f * np.polyval(q_prev[::-1], s))
+    weight = w / (f * np.polyval(q_prev[::-1], s))
+    a = np.stack(cols, axis=1) * weight[:, None]
+    b = f * weight
     scale = np.abs(a).max(axis=0)
     sol = np.linalg.lstsq(a / scale, b, rcond=None)[0] / scale
     return sol[: DEG_P + 1], np.concatenate([[1.0], sol[DEG_P + 1:]])

@@ -81,7 +81,7 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS = {"tanh": tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
-_PICKLED_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+_PICKLED_ACTIVATIONS = {**ACTIVATIONS, "tanh": torch.tanh}  # what RunMLP kept as ``act`` before
 
 FEATURE_MAJOR_MIN_BATCH = 512  # compiled CPU steps of batches at least this long are computed feature-major
 _feature_major = False  # set by feature_major_steps(), read while a step compiles

@@ -8,6 +8,7 @@ device and looked at once per epoch (to flag runs that went NaN).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from typing import Sequence
@@ -318,7 +319,7 @@ class Stepper:
             # dynamic: every batch size and run count; cpp_wrapper: the code between the kernels is
             # C++ too (inductor's Python wrapper cost ~1 ms per KDDCUP step); without it if that fails
             self._cpp_wrapper = not _CPP_WRAPPER_FAILED
-            self.loss_fn = torch.compile(module.loss, dynamic=True, options={"cpp_wrapper": self._cpp_wrapper})
+            self._compile()
         self._compiled_calls = 0
         self._feature_major: bool | None = None
         params = [p for p in module.parameters() if p.requires_grad]
@@ -333,6 +334,9 @@ class Stepper:
         self.graphs: dict[tuple, dict] = {}  # batch shape -> graph and its static tensors
         self._checked_views = False
         self._warmup: dict[tuple, int] = {}  # batch shape -> eager steps left before capture (CUDA's recipe)
+
+    def _compile(self) -> None:
+        self.loss_fn = torch.compile(self.module.loss, dynamic=True, options={"cpp_wrapper": self._cpp_wrapper})
 
     def _eager(self, xb, mb, nb=None, yb=None):
         global _COMPILE_FAILED, _CPP_WRAPPER_FAILED
@@ -349,7 +353,7 @@ class Stepper:
                 if self._cpp_wrapper:  # once more with inductor's Python wrapper, for this and later steppers
                     _CPP_WRAPPER_FAILED = True
                     self._cpp_wrapper = False
-                    self.loss_fn = torch.compile(self.module.loss, dynamic=True)
+                    self._compile()
                     return self._eager(xb, mb, nb, yb)
                 _COMPILE_FAILED = True
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training eagerly",
@@ -363,13 +367,13 @@ class Stepper:
         return loss.detach(), n_ret
 
     def _loss_backward(self, loss_fn, xb, mb, nb, yb):
+        layout = contextlib.nullcontext()
         if self.compiled and loss_fn is self.loss_fn:
             # one layout for every batch of the fit (nn.feature_major_steps), from the first, full one
             if self._feature_major is None:
                 self._feature_major = xb.dim() == 3 and xb.shape[1] >= FEATURE_MAJOR_MIN_BATCH
-            with feature_major_steps(self._feature_major):
-                loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
-        else:
+            layout = feature_major_steps(self._feature_major)
+        with layout:
             loss, n_ret = loss_fn(xb, mb, nb, yb, **self.lambdas)
         if self._flat_grad is not None:  # backward adds into the views of the flat gradient
             self._flat_grad.zero_()
