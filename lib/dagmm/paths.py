@@ -42,3 +42,38 @@ def published_results_path() -> Path:
     if sh is not None and (sh / "reference" / REFERENCE_RESULTS_NAME).exists():
         return sh / "reference" / REFERENCE_RESULTS_NAME
     return DATA / "reference" / REFERENCE_RESULTS_NAME
+
+
+SCRATCH = REPORTS / "scratch"  # where notebooks run by hand write (git-ignored)
+
+
+def reports_folder(profile: str, reports_dir: str | os.PathLike | None = None) -> Path:
+    """The folder a notebook writes its tables, figures and findings into.
+
+    ``reports_dir`` when given (the runner always gives it: ``reports/`` for
+    the full profile, ``reports/smoke/`` for the smoke one); otherwise
+    ``reports/scratch/<profile>/``, so that a notebook run by hand (e.g. Run
+    All in JupyterLab) never overwrites the committed reports.
+
+    Parameters
+    ----------
+    profile : str, the notebook's ``profile`` parameter ("full" or "smoke")
+    reports_dir : str or path, optional, the notebook's ``reports_dir`` parameter
+
+    Returns
+    -------
+    Path, absolute
+    """
+    if reports_dir:
+        return Path(reports_dir).resolve()
+    return SCRATCH / profile
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a reader should see it: relative to the repository when inside it,
+    else only its last two parts (a report never shows the folders of the machine it ran on)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(Path("…", *p.parts[-2:])) if len(p.parts) > 2 else str(p)

@@ -1,4 +1,9 @@
-"""Tables: published numbers, mean +/- std formatting, atomic writes."""
+"""Tables and figures of the reports: published numbers, formatting for readers, atomic writes.
+
+In a notebook, :func:`show_table` displays a table whole and formatted for
+reading, :func:`save_figure` saves a figure and shows it inline, and
+:func:`save_finding` writes the notebook's main finding for the landing page.
+"""
 from __future__ import annotations
 
 import os
@@ -12,7 +17,7 @@ from .files import atomic_path
 from .protocol import METRICS
 
 __all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure", "git_commit",
-           "merge_runs", "provenance"]
+           "merge_runs", "provenance", "table_html", "show_table", "show_saved_figure", "save_finding", "read_findings"]
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -60,10 +65,168 @@ def save_table(df: pd.DataFrame, path: str | os.PathLike, float_format: str = "%
     return _atomic(Path(path), lambda tmp: df.to_csv(tmp, index=False, float_format=float_format))
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save a matplotlib figure atomically (format from the suffix)."""
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebooks' kernel
+        return False
+    return get_ipython() is not None
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120, show: bool = True) -> None:
+    """Save a matplotlib figure atomically (format from the suffix), show it inline, close it.
+
+    In a notebook the saved file itself is displayed, so the report shows
+    exactly the figure under ``reports/figures/``. Outside IPython nothing is
+    shown. The figure is closed either way.
+    """
+    import matplotlib.pyplot as plt
+
     path = Path(path)
-    return _atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:]))
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:]))
+    plt.close(fig)
+    if show and _in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
+
+SAVED_NOTE = ("This figure needs the trained models' outputs, so it is shown as saved by the execution that trained "
+              "them (its commit and device are on the index page); this report was re-rendered from the per-run "
+              "tables without retraining.")
+
+
+def show_saved_figure(path: str | os.PathLike, note: str = SAVED_NOTE) -> bool:
+    """Show a figure saved earlier (e.g. by the execution that trained the models,
+    when this one only re-renders the reports), with ``note`` under it.
+
+    Returns whether the file exists; when it does not, a line saying so is shown.
+    """
+    from IPython.display import Image, Markdown, display
+
+    path = Path(path)
+    if not path.exists():
+        display(Markdown(f"*Figure `{path.name}` is not available: run this notebook with training to draw it.*"))
+        return False
+    display(Image(filename=str(path)))
+    if note:
+        display(Markdown(f"*{note}*"))
+    return True
+
+
+def _is_p_value(column: str) -> bool:
+    c = column.lower()
+    return c == "p" or c.startswith(("p_", "p ", "p,", "pvalue", "p-value")) or "_p_" in c
+
+
+def _cell(v, digits: int, p_value: bool) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int,)) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return str(int(v))
+    if isinstance(v, float) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f"):
+        v = float(v)
+        if p_value:
+            return f"{v:.2g}"
+        return str(int(v)) if v.is_integer() and abs(v) >= 1000 else f"{v:.{digits}f}"
+    if isinstance(v, str) and v.lower() == "nan":
+        return ""
+    return str(v)
+
+
+REFERENCE_COLUMNS = {"paper_f1": "paper", "seeds_f1": "seeds", "reported_f1": "reported"}
+REFERENCE_WORDS = ("paper", "seeds", "reported")
+
+
+def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A copy of ``table`` with every cell a string formatted for reading.
+
+    * each ``X_mean`` / ``X_std`` pair becomes one column ``X`` reading ``mean ± std``;
+    * beside ``f1`` (mean), a column ``Δ F1 vs paper`` (``vs seeds``, ``vs reported``) for each
+      of ``paper_f1``, ``seeds_f1``, ``reported_f1`` the table holds: ours minus that number;
+    * floats with ``digits`` decimals, p-values (columns named ``p``, ``p_...``, ``..._p_...``)
+      with 2 significant digits, integers as integers, booleans as yes/no;
+    * missing values are blank, and columns with no value at all are dropped.
+    """
+    t = table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table.copy()
+    paired = {c for c in t.columns if str(c).endswith("_std") and f"{str(c)[:-4]}_mean" in t.columns}
+    t = t.loc[:, [c for c in t.columns if c in paired or t[c].notna().any()]]
+    cols, out = list(t.columns), {}
+    means = {str(c)[:-5] for c in cols if str(c).endswith("_mean") and f"{str(c)[:-5]}_std" in cols}
+    for c in cols:
+        name = str(c)  # pivoted tables have numbers as column labels
+        if name.endswith("_std") and name[:-4] in means:
+            continue
+        if name.endswith("_mean") and name[:-5] in means:
+            m = c[:-5]
+            out[m] = [_cell(mu, digits, False) + ("" if pd.isna(sd) else f" ± {sd:.{digits}f}")
+                      for mu, sd in zip(t[c], t[f"{m}_std"])]
+            if m == "f1":
+                for ref, word in REFERENCE_COLUMNS.items():
+                    if ref in cols:
+                        out[f"Δ F1 vs {word}"] = [_cell(d, digits, False) if pd.isna(d) else f"{d:+.{digits}f}"
+                                                   for d in (t[c] - pd.to_numeric(t[ref], errors="coerce"))]
+            continue
+        if str(c).startswith(("diff", "Δ")):
+            out[str(c)] = ["" if pd.isna(v) else f"{float(v):+.{digits}f}" for v in t[c]]
+        elif str(c).startswith(tuple(f"{w}_" for w in REFERENCE_WORDS)):  # published numbers keep their 4 decimals
+            out[str(c)] = [_cell(v, 4, False) for v in t[c]]
+        else:
+            out[str(c)] = [_cell(v, digits, _is_p_value(str(c))) for v in t[c]]
+    return pd.DataFrame(out)
+
+
+TABLE_CSS = """<style>
+.dagmm-table{max-height:36em;overflow:auto;margin:.5em 0 1em 0;border:1px solid #ddd}
+.dagmm-table table{border-collapse:collapse;font-size:13px}
+.dagmm-table th,.dagmm-table td{white-space:nowrap;padding:.25em .7em;text-align:right;border-bottom:1px solid #eee}
+.dagmm-table th{position:sticky;top:0;background:#f7f7f7;z-index:1}
+.dagmm-table td:first-child,.dagmm-table th:first-child{text-align:left}
+</style>"""
+
+
+def table_html(table: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
+    """``table`` as one HTML table, whole (never cut), formatted by :func:`readable`, in a
+    box that scrolls when the table is taller or wider than the page."""
+    import html as _html
+
+    body = readable(table, digits).to_html(index=False, escape=True, na_rep="", border=0)
+    cap = f"<p><em>{_html.escape(caption)}</em></p>" if caption else ""
+    return f'{TABLE_CSS}{cap}<div class="dagmm-table">{body}</div>'
+
+
+def show_table(table: pd.DataFrame, digits: int = 3, caption: str = "") -> None:
+    """Display ``table`` in a notebook whole and formatted for reading (see :func:`readable`)."""
+    from IPython.display import HTML, display
+
+    display(HTML(table_html(table, digits, caption)))
+
+
+def save_finding(text: str, out: str | os.PathLike, notebook: str) -> Path:
+    """Write a notebook's main finding (Markdown built from its own numbers) to
+    ``<out>/findings/<notebook>.md`` for the landing page, and show it.
+
+    Parameters
+    ----------
+    text : str, one paragraph of Markdown
+    out : the reports folder the notebook writes into
+    notebook : str, the notebook's file stem, e.g. ``"01_replication"``
+    """
+    path = Path(out) / "findings" / f"{notebook}.md"
+    _atomic(path, lambda tmp: Path(tmp).write_text(text.strip() + "\n", encoding="utf-8"))
+    if _in_notebook():
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"**Main finding.** {text}"))
+    return path
+
+
+def read_findings(out: str | os.PathLike) -> dict[str, str]:
+    """The findings under ``<out>/findings/``, by notebook stem."""
+    folder = Path(out) / "findings"
+    return {f.stem: f.read_text(encoding="utf-8").strip() for f in sorted(folder.glob("*.md"))} if folder.is_dir() else {}
 
 
 README_START = "<!-- results:start"  # the marker line goes on to name the table it was generated from

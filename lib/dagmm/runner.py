@@ -11,6 +11,14 @@
 * a failing notebook keeps its executed copy and HTML, the others still run,
   and the exit status is 1 with a line naming the notebook and the cell.
 
+``--render`` re-executes the notebooks without training (``reuse_runs=True``):
+each rebuilds its tables, figures and report page from the per-run tables
+already in the output folder, e.g. after a change of prose, formatting or a
+figure, or to show a table assembled over several partial executions whole.
+
+The notebooks always get ``reports_dir`` from the runner: run by hand (e.g.
+Run All in JupyterLab) without it, they write under ``reports/scratch/``.
+
 ``--jobs N`` runs up to N notebooks at once (each in its own kernel). The
 notebooks are small networks that leave a GPU mostly idle, so several share
 it well. A notebook still waits for what it reads: those that read notebook
@@ -33,6 +41,7 @@ import html
 import json
 import os
 import platform
+import re
 import sys
 import time
 from importlib import metadata
@@ -72,19 +81,82 @@ def _failed_cell(nb_path: Path) -> str:
     return "unknown cell"
 
 
-def to_html(executed: Path, html_path: Path) -> None:
-    """Export an executed notebook to HTML (streams coalesced, inputs kept)."""
+def notebook_title(nb) -> str:
+    """The text of a notebook's first Markdown heading (its name when it has none)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return "DAGMM study report"
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])(?:/(?:root|home|tmp|work|Users|private/var|var/folders|mnt|scratch)/|[A-Za-z]:\\\\)[^\s\"'<>]*")
+
+
+def without_machine_paths(text: str) -> str:
+    """``text`` with the folders of the machine that ran it taken out: paths inside the
+    repository become relative to it, the data folder reads ``$DAGMM_DATA_DIR``, and any
+    other absolute path under a home or temporary folder keeps only its file name."""
+    from .datasets import resolve_data_dir
+
+    subs = [(str(paths.ROOT) + "/", ""), (str(paths.ROOT), ".")]
+    try:
+        data = str(resolve_data_dir(None))
+        subs.insert(0, (data, "$DAGMM_DATA_DIR"))
+    except Exception:  # noqa: BLE001 - no data folder configured: nothing to hide
+        pass
+    for old, new in subs:
+        text = text.replace(old, new)
+    return MACHINE_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def report_order() -> list[str]:
+    """The stems of the study's notebooks, in reading order (their file names')."""
+    return [nb.stem for nb in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))]
+
+
+NAV_CSS = ("<style>.dagmm-nav{font-family:sans-serif;font-size:14px;background:#f4f6f8;border-bottom:1px solid #ddd;"
+           "padding:.5em 1em;margin-bottom:1em}.dagmm-nav a{margin-right:1.2em}.dagmm-nav .csv a{margin-right:.6em}</style>")
+
+
+def nav_bar(stem: str, csvs=(), order: list[str] | None = None) -> str:
+    """Links of a report page: the index, the previous and next reports, the CSV tables it wrote."""
+    order = report_order() if order is None else order
+    i = order.index(stem) if stem in order else -1
+    links = ['<a href="../index.html">&#8962; all reports</a>']
+    if i > 0:
+        links.append(f'<a href="{html.escape(order[i - 1])}.html">&larr; {html.escape(order[i - 1])}</a>')
+    if 0 <= i < len(order) - 1:
+        links.append(f'<a href="{html.escape(order[i + 1])}.html">{html.escape(order[i + 1])} &rarr;</a>')
+    tables = "".join(f'<a href="../{html.escape(c)}">{html.escape(Path(c).name)}</a>' for c in csvs)
+    csv_line = f'<div class="csv">Tables it wrote: {tables}</div>' if tables else ""
+    return f'{NAV_CSS}<nav class="dagmm-nav">{" ".join(links)}{csv_line}</nav>'
+
+
+def to_html(executed: Path, html_path: Path, csvs=()) -> None:
+    """Export an executed notebook to a report page.
+
+    The code is hidden (the executed ``.ipynb`` keeps it), streams are
+    coalesced, the page is titled with the notebook's first heading, links
+    to the index, the previous and next reports and the CSV tables it wrote
+    (``csvs``, paths relative to the reports folder), and shows no folder of
+    the machine that ran it (:func:`without_machine_paths`).
+    """
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter()
+    title = notebook_title(nb)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav_bar(html_path.stem, csvs), body, count=1)
+    body = body.replace("</body>", nav_bar(html_path.stem, ()) + "</body>", 1)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = html_path.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
+    tmp.write_text(without_machine_paths(body), encoding="utf-8")
     tmp.replace(html_path)
 
 
@@ -98,7 +170,8 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
     """Execute one notebook; returns its log record (never raises on cell errors).
 
     ``log_output`` echoes the cells' output as they run (off when notebooks run
-    side by side, whose output would interleave).
+    side by side, whose output would interleave). A record of an execution with
+    ``reuse_runs`` (a render pass, which trains nothing) says ``rendered: true``.
     """
     import papermill as pm
 
@@ -110,6 +183,7 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
     marker = running_marker(out, nb.name)  # while it exists, this folder's copy of nb is half written
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(dict(pid=os.getpid(), host=platform.node(), started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))))
+    html_path = out / "html" / (nb.stem + ".html")
     try:
         try:
             pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
@@ -118,18 +192,21 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
         except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
             status, where = "failed", f"{type(exc).__name__}: {exc}"
         wall = time.perf_counter() - t0
-        html_path = out / "html" / (nb.stem + ".html")
+        outputs = _written_since(out, started)
         if executed.exists():
             try:
-                to_html(executed, html_path)
+                to_html(executed, html_path, csvs=[o for o in outputs if o.endswith(".csv") and o.startswith("tables/")])
             except Exception as exc:  # noqa: BLE001
                 print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
     finally:
         marker.unlink(missing_ok=True)
     nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
-    return dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
-                executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)),
-                outputs=_written_since(out, started))
+    rec = dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
+               executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)), outputs=outputs,
+               parameters={k: v for k, v in parameters.items() if k != "reports_dir"})
+    if parameters.get("reuse_runs"):
+        rec["rendered"] = True
+    return rec
 
 
 OUTPUT_FOLDERS = ("tables", "figures", "benchmarks")
@@ -224,44 +301,192 @@ def log_records(log_path: Path) -> tuple[str | None, list[dict]]:
     return log.get("profile"), [{**shared, **r} for r in log.get("notebooks", [])]
 
 
+TRAINED_KEYS = ("commit", "device", "wall_s", "finished", "parameters")
+
+
+def trained_by(record: dict) -> dict:
+    """The provenance of the execution that trained what a record's report shows: the
+    record's own, or, for a render pass (which trains nothing), the one it carries."""
+    if record.get("rendered"):
+        return record.get("trained") or {}
+    return {k: record[k] for k in TRAINED_KEYS if k in record}
+
+
 def merge_records(log_path: Path, records: list[dict], profile: str) -> list[dict]:
     """This run's notebook records plus earlier records (same profile) of notebooks it did not run.
 
     Running a few notebooks leaves the others' reports in place, so their
     entries in ``run_log.json`` stay (each entry names its own commit and
     device, :func:`log_records`); the result is sorted by notebook name.
+    A render pass's record (``rendered``) carries, as ``trained``, the
+    provenance of the execution that trained its results (the earlier
+    record's, or what that one carried).
     """
     done = {r["notebook"] for r in records}
     prev_profile, prev = log_records(log_path)
-    old = [r for r in prev if prev_profile == profile and r["notebook"] not in done]
+    same = prev_profile == profile
+    before = {r["notebook"]: r for r in prev} if same else {}
+    for r in records:
+        if r.get("rendered") and "trained" not in r:
+            r["trained"] = trained_by(before[r["notebook"]]) if r["notebook"] in before else {}
+    old = [r for r in prev if same and r["notebook"] not in done]
     return sorted(old + records, key=lambda r: r["notebook"])
 
 
+STUDY = ("A reproducible study of the <em>Deep Autoencoding Gaussian Mixture Model</em> (DAGMM; Zong et al., "
+         "ICLR 2018) for unsupervised anomaly detection. Notebook 01 replicates the paper's DAGMM results on its four "
+         "tabular benchmarks (KDDCUP99 10%, KDDCUP-Rev, ODDS Thyroid, ODDS Arrhythmia) under its protocol: a 50/50 "
+         "split, training on normal rows only, flagging the top &rho; of test energies, 20 seeded runs, with AUROC and "
+         "AUPRC and two controls the paper lacks (the same network untrained, and Isolation Forest). Later notebooks "
+         "run the paper's baselines and modern detectors, investigate where our numbers differ from the paper's, and "
+         "try the extensions people have proposed. Every number on this page is read from the tables the notebooks "
+         "wrote.")
+
+INDEX_CSS = """body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em;line-height:1.45}
+td,th{padding:.2em .7em;text-align:left;vertical-align:top}table.prov{border-collapse:collapse;font-size:14px}
+table.prov td,table.prov th{border-bottom:1px solid #eee}h2{margin-top:1.6em}.finding{margin-bottom:1em}
+.files{columns:3;font-size:13px}"""
+
+
+def _markdown(text: str) -> str:
+    import mistune
+
+    return mistune.html(text)
+
+
+def _minutes(seconds) -> str:
+    return "" if seconds is None else f"{seconds / 60:.0f} min"
+
+
+def _when(r: dict) -> str:
+    return str(r.get("finished", "")).replace(" UTC", "")
+
+
+def assembled_from(out: Path, record: dict) -> str:
+    """For a notebook whose per-run tables (among its record's ``outputs``) carry a ``commit``
+    column with several values: "N executions: ..." with those commits' runs and compute.
+    Empty when its tables came from one execution."""
+    import pandas as pd
+
+    said = []
+    for rel in record.get("outputs", []):
+        if not rel.endswith("_runs.csv") or not (out / rel).exists():
+            continue
+        runs = pd.read_csv(out / rel)
+        if "commit" in runs and runs.commit.nunique() > 1:
+            hours = runs.seconds.sum() / 3600 if "seconds" in runs else float("nan")
+            said.append(f"{Path(rel).name}: {len(runs)} runs from {runs.commit.nunique()} executions "
+                        f"({', '.join(sorted(str(c)[:8] for c in runs.commit.unique()))}) on "
+                        f"{', '.join(sorted(map(str, runs.device.unique())))}, {hours:.1f} hours of compute")
+    return "; ".join(said)
+
+
+def provenance_rows(records: list[dict], out: Path | None = None) -> list[dict]:
+    """Per notebook: the execution that trained what its report shows (commit, device, profile
+    parameters, wall time, when), whether its tables were assembled over several executions
+    (:func:`assembled_from`), and, for a report re-rendered since, the render's commit."""
+    rows = []
+    for r in records:
+        t = trained_by(r)
+        rows.append(dict(notebook=Path(r["notebook"]).stem, status=r.get("status", ""), html=r.get("html", ""),
+                         commit=str(t.get("commit", "not recorded")), device=str(t.get("device", "not recorded")),
+                         wall_s=t.get("wall_s"), finished=_when(t) if t else "not recorded",
+                         rendered=str(r.get("commit", ""))[:12] if r.get("rendered") else "",
+                         rendered_at=_when(r) if r.get("rendered") else "",
+                         assembled=assembled_from(out, r) if out is not None else ""))
+    return rows
+
+
 def write_index(out: Path, log: dict) -> Path:
-    """``index.html`` linking every report, table and figure under ``out``."""
+    """``index.html``: what the study is, the headline table, the verdicts per dataset, each
+    notebook's main finding (``findings/<stem>.md``, written by the notebook), the provenance of
+    every report, and the tables, figures and benchmarks under ``out``. Nothing on it is typed
+    by hand: the numbers come from ``tables/summary.csv`` (notebook 07) and the findings files."""
+    import pandas as pd
+
+    from .reporting import read_findings, table_html
+    from .summary import verdict_lines
+
+    esc = html.escape
+    records = sorted(log["notebooks"], key=lambda r: r["notebook"])
+    by_stem = {Path(r["notebook"]).stem: r for r in records}
+    stems = sorted(set(report_order()) | set(by_stem))
+    findings = read_findings(out)
+
     def links(folder: str, pattern: str) -> str:
         files = sorted((out / folder).glob(pattern)) if (out / folder).exists() else []
-        return "".join(f'<li><a href="{html.escape(str(f.relative_to(out)))}">{html.escape(f.name)}</a></li>' for f in files) or "<li>none</li>"
+        return "".join(f'<li><a href="{esc(str(f.relative_to(out)))}">{esc(f.name)}</a></li>' for f in files) or "<li>none</li>"
 
-    rows = "".join(
-        f"<tr><td><a href=\"{html.escape(r['html'])}\">{html.escape(r['notebook'])}</a></td><td>{r['status']}</td>"
-        f"<td>{r['wall_s']:.0f} s</td><td>{html.escape(str(r.get('device', '')))}</td>"
-        f"<td><code>{html.escape(str(r.get('commit', ''))[:12])}</code></td><td>{html.escape(r['where'])}</td></tr>"
-        for r in log["notebooks"]
-    )
-    versions = ", ".join(f"{k} {v}" for k, v in log["versions"].items() if v)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>DAGMM study reports ({log['profile']})</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head><body>
-<h1>DAGMM study: reports ({html.escape(log['profile'])} profile)</h1>
-<p>Commit <code>{html.escape(log['commit'])}</code> &middot; device {html.escape(log['device'])} &middot; finished {html.escape(log['finished'])}
-&middot; total wall time {log['wall_s']:.0f} s</p><p>{html.escape(versions)}</p>
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>wall time</th><th>device</th><th>commit</th><th>failure</th></tr>{rows}</table>
-<h2>Tables</h2><ul>{links('tables', '*.csv')}</ul>
-<h2>Figures</h2><ul>{links('figures', '*.png')}</ul>
-<h2>Benchmarks</h2><ul>{links('benchmarks', '*')}</ul>
+    summary_file = out / "tables" / "summary.csv"
+    if summary_file.exists():
+        summary = pd.read_csv(summary_file)
+        cols = ["dataset", "method", "n_runs", "n_failed", "f1_mean", "f1_std", "auroc_mean", "auroc_std", "auprc_mean",
+                "auprc_std", "diff_f1_vs_dagmm", "verdict_f1", "diff_auroc_vs_dagmm", "verdict_auroc", "reported_f1"]
+        headline = table_html(summary[[c for c in cols if c in summary.columns]].rename(columns={
+            "diff_f1_vs_dagmm": "Δ F1 vs DAGMM", "verdict_f1": "F1 verdict", "diff_auroc_vs_dagmm": "Δ AUROC vs DAGMM",
+            "verdict_auroc": "AUROC verdict"}))
+        verdicts = _markdown("\n".join(verdict_lines(summary)))
+        head_note = ("<p>Mean ± std over runs (failed runs counted). &ldquo;vs DAGMM&rdquo;: the median per-seed "
+                     "difference from notebook 01's DAGMM runs (same splits and seeds) and the verdict of a two-sided "
+                     "Wilcoxon signed-rank test, Holm-adjusted within each metric; <em>better</em> or <em>worse</em> "
+                     "only where p &lt; 0.05. &ldquo;Δ F1 vs reported&rdquo;: ours minus the F1 the paper (DAGMM and "
+                     "its baselines) or the seeds (the variants) report. From <a href=\"tables/summary.csv\">"
+                     "tables/summary.csv</a>, written by <a href=\"html/07_summary.html\">notebook 07</a>.</p>")
+    else:
+        headline, verdicts, head_note = "<p>No summary yet: notebook 07 has not run into this folder.</p>", "", ""
+
+    paras = []
+    for stem in stems:
+        r = by_stem.get(stem)
+        link = (f'<a href="{esc(r["html"])}">{esc(stem)}</a>' if r and (out / r["html"]).exists() else esc(stem))
+        text = findings.get(stem)
+        body = _markdown(text) if text else "<p><em>No finding recorded: this notebook has not run into this folder since findings were added.</em></p>"
+        paras.append(f'<div class="finding"><h3>{link}</h3>{body}</div>')
+
+    prov = provenance_rows(records, out)
+    commits = sorted({p["commit"] for p in prov})
+    devices = sorted({p["device"] for p in prov})
+    one = ("Every report comes from one commit." if len(commits) == 1 else
+           f"The reports come from {len(commits)} different commits and {len(devices)} kinds of device: "
+           "the study has not been regenerated end to end at one commit.")
+    missing = [s for s in stems if s not in by_stem]
+    if missing:
+        one += f" Not in the run log: {', '.join(missing)}."
+    total_h = sum((p["wall_s"] or 0) for p in prov) / 3600
+    prow = "".join(
+        f"<tr><td>{esc(p['notebook'])}</td><td>{esc(p['status'])}</td><td><code>{esc(p['commit'][:12])}</code></td>"
+        f"<td>{esc(p['device'])}</td><td>{_minutes(p['wall_s'])}</td>"
+        f"<td>{esc(p['finished'])}</td><td><code>{esc(p['rendered'])}</code> {esc(p['rendered_at'])}</td></tr>"
+        + (f"<tr><td></td><td colspan=\"6\" style=\"font-size:13px\">Assembled over several executions: "
+           f"{esc(p['assembled'])}</td></tr>" if p["assembled"] else "")
+        for p in prov)
+    versions = ", ".join(f"{k} {v}" for k, v in log.get("versions", {}).items() if v)
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>DAGMM replicated and extended: findings and reports ({esc(log['profile'])} profile)</title>
+<style>{INDEX_CSS}</style></head><body>
+<h1>DAGMM, replicated and extended</h1>
+<p>{STUDY}</p>
+<h2>Headline results: every method and variant against DAGMM</h2>
+{head_note}{headline}
+<h2>Verdicts per dataset</h2>
+{verdicts}
+<h2>What each notebook found</h2>
+{''.join(paras)}
+<h2>Provenance</h2>
+<p>{esc(one)} The executions that trained the results shown took {total_h:.1f} hours of wall time in all
+({esc(log['profile'])} profile). &ldquo;Rendered&rdquo;: the report was re-executed later from the committed per-run
+tables without retraining (commit of that pass). The wall time is that of the execution named; a notebook whose
+per-run tables were assembled over several executions says so under its row.</p>
+<table class="prov"><tr><th>notebook</th><th>status</th><th>trained at commit</th><th>device</th><th>wall time</th>
+<th>finished</th><th>rendered</th></tr>{prow}</table>
+<p style="font-size:13px">Packages of the last run: {esc(versions)}</p>
+<h2>Files</h2>
+<h3>Tables</h3><ul class="files">{links('tables', '*.csv')}</ul>
+<h3>Figures</h3><ul class="files">{links('figures', '*.png')}</ul>
+<h3>Benchmarks</h3><ul class="files">{links('benchmarks', '*')}</ul>
 </body></html>"""
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(without_machine_paths(page), encoding="utf-8")
     return path
 
 
@@ -413,6 +638,11 @@ def main(argv=None) -> int:
                          "name starts with NB (e.g. 01c:methods=DAGMM); the value is parsed as JSON when possible")
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks run at once (default 1); see above for the order kept and the threads per kernel")
+    ap.add_argument("--render", action="store_true",
+                    help="train nothing: re-execute the notebooks with reuse_runs=True, so each rebuilds its tables, "
+                         "figures and report from the per-run tables already in the output folder (figures that need "
+                         "a trained model's outputs are shown as last saved); run_log.json keeps the provenance of the "
+                         "execution that trained them")
     ap.add_argument("--import", dest="imports", nargs="+", metavar="DIR",
                     help="instead of running, copy the reports a runner wrote into DIR (e.g. on another machine) "
                          "into the output folder and merge their run-log entries; a notebook the output folder holds "
@@ -432,9 +662,10 @@ def main(argv=None) -> int:
             _update_readme()
         return 0
     nbs = [Path(p).resolve() for p in args.notebooks] if args.notebooks else sorted(paths.NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
-    params = {"profile": args.profile}
-    if args.out:
-        params["reports_dir"] = str(out)
+    # the runner always names the folder: a notebook run by hand, without it, writes under reports/scratch/
+    params = {"profile": args.profile, "reports_dir": str(out)}
+    if args.render:
+        params["reuse_runs"] = True
     scoped = []  # (notebook-name prefix, key, value), applied after the common ones
     for kv in args.parameter:
         k, eq, v = kv.partition("=")

@@ -17,7 +17,7 @@ from scipy.stats import rankdata, wilcoxon
 
 from .protocol import METRICS
 
-__all__ = ["load_runs", "paired_tests", "verdict", "summary_table", "holm"]
+__all__ = ["load_runs", "paired_tests", "verdict", "summary_table", "holm", "verdict_lines"]
 
 RUN_FILES = ("table2_dagmm_runs.csv", "table2_full_runs.csv", "variants_*_runs.csv")
 
@@ -154,3 +154,29 @@ def _ordered(table: pd.DataFrame) -> pd.DataFrame:
     methods = {m: i for i, m in enumerate(known + rest)}
     key = table.dataset.map(lambda d: datasets.get(d, len(datasets))) * len(methods) + table.method.map(methods)
     return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def verdict_lines(summary: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """One Markdown bullet per dataset of ``summary.csv`` (:func:`summary_table`): DAGMM's F1
+    beside the paper's, then which methods are better than, worse than, or not
+    significantly different from DAGMM on F1 and on AUROC (Holm-adjusted p < ``alpha``)."""
+    lines = []
+    for name, d in summary.groupby("dataset", sort=False):
+        ref = d[d.method == "DAGMM"]
+        head = f"**{name}**"
+        if len(ref):
+            r = ref.iloc[0]
+            head += f": DAGMM F1 {r.f1_mean:.3f} ± {r.f1_std:.3f}, AUROC {r.auroc_mean:.3f} ± {r.auroc_std:.3f}"
+            if pd.notna(r.get("reported_f1")):
+                head += f" (paper F1 {r.reported_f1:.4f}, difference {r.f1_mean - r.reported_f1:+.3f})"
+        parts = []
+        for metric, label in (("f1", "F1"), ("auroc", "AUROC")):
+            said = []
+            for word, v in (("better than DAGMM", "better"), ("worse", "worse")):
+                ms = d[d[f"verdict_{metric}"] == v].method.tolist()
+                said.append(f"{word}: {', '.join(ms) if ms else 'none'}")
+            n_same = int((d[f"verdict_{metric}"] == "no significant difference").sum())
+            said.append(f"no significant difference: {n_same} methods")
+            parts.append(f"on {label}, " + "; ".join(said))
+        lines.append(f"* {head}. Paired over seeds (Holm-adjusted p < {alpha}), " + ". And ".join(parts) + ".")
+    return lines

@@ -35,6 +35,7 @@ __all__ = [
     "run_variant",
     "run_dagmm_heads",
     "aggregate_sweep",
+    "variant_finding",
 ]
 
 # method name (as in published_results.csv where the seeds report it) -> DAGMM overrides
@@ -276,3 +277,34 @@ def aggregate_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
 def _report(name, method, df, seconds):
     print(f"{name:>11} | {method:<28} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | AUROC {df.auroc.mean():.4f} | "
           f"failed {int(df.failed.sum())} | {seconds:.1f} s", flush=True)
+
+
+def variant_finding(table: pd.DataFrame, reference: pd.DataFrame, methods) -> str:
+    """One paragraph on how each variant in ``methods`` compares with DAGMM, for the landing page.
+
+    Parameters
+    ----------
+    table : DataFrame, the variants' aggregated rows (``dataset, method, n_runs, f1_mean, auroc_mean, ...``)
+    reference : DataFrame, DAGMM's rows from notebook 01's ``table2_dagmm.csv``
+    methods : iterable of str, the variants to describe
+
+    Returns
+    -------
+    str, Markdown: per variant, on how many datasets its mean F1 and AUROC are above DAGMM's,
+    and the numbers per dataset. The paired tests are notebook 07's.
+    """
+    ref = reference.set_index("dataset")
+    parts = []
+    for m in methods:
+        t = table[(table.method == m) & table.dataset.isin(ref.index)].set_index("dataset")
+        if t.empty:
+            continue
+        f1_up = int((t.f1_mean > ref.loc[t.index, "f1_mean"]).sum())
+        au_up = int((t.auroc_mean > ref.loc[t.index, "auroc_mean"]).sum())
+        each = ", ".join(f"{d} {r.f1_mean:.3f} vs {ref.loc[d, 'f1_mean']:.3f}" for d, r in t.iterrows())
+        parts.append(f"**{m}** has a higher mean F1 than DAGMM on {f1_up} of {len(t)} datasets and a higher mean "
+                     f"AUROC on {au_up} (F1: {each})")
+    if not parts:
+        return "No variant ran on a dataset that notebook 01's DAGMM table covers."
+    return ("; ".join(parts) + f", over {int(table.n_runs.max())} runs each. Whether a difference is more than seed "
+            "noise is decided by the paired tests of notebook 07.")
