@@ -29,6 +29,30 @@ def test_notebook_runs_under_smoke_profile(nb, shared_reports, tmp_path, real_da
     assert any(p.suffix == ".csv" for p in written) and any(p.suffix == ".png" for p in written), nb.name
 
 
+@pytest.mark.notebook
+def test_render_pass_rebuilds_every_report_from_the_runs_tables(shared_reports, tmp_path, real_data_dir):
+    """After the smoke executions above (same folder), a render pass (reuse_runs, what ``--render`` sets)
+    runs every notebook again without training: same aggregate tables to float rounding, a finding each."""
+    import pandas as pd
+    import papermill as pm
+
+    out = shared_reports
+    if not (out / "tables" / "table2_dagmm_runs.csv").exists():
+        pytest.skip("needs the smoke executions of this module first")
+    before = {f.name: pd.read_csv(f) for f in (out / "tables").glob("*.csv") if not f.name.endswith("_runs.csv")}
+    for nb in NOTEBOOKS:
+        params = dict(profile="smoke", reports_dir=str(out), reuse_runs=True)
+        if "data_dir" in nb.read_text():
+            params.update(data_dir=str(real_data_dir), device="cpu")
+        pm.execute_notebook(str(nb), str(tmp_path / nb.name), cwd=str(nb.parent), progress_bar=False, parameters=params)
+    for name, old in before.items():
+        new = pd.read_csv(out / "tables" / name)
+        assert list(new.columns) == list(old.columns) and len(new) == len(old), name
+        num = old.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(new[num], old[num], check_exact=False, rtol=1e-4, atol=1e-6, obj=name)
+    assert sorted(f.stem for f in (out / "findings").glob("*.md")) == [nb.stem for nb in NOTEBOOKS]
+
+
 def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell():
     for nb in NOTEBOOKS:
         cells = json.loads(nb.read_text())["cells"]
@@ -140,3 +164,12 @@ def test_runner_parameters_scoped_to_one_notebook(tmp_path, capsys):
         with pytest.raises(SystemExit):
             runner.main(["--profile", "smoke", "--out", str(tmp_path / "o2"), "--notebooks", *nbs, *bad])
         assert msg in capsys.readouterr().err
+
+
+def test_one_at_a_time_a_notebook_runs_after_the_one_whose_table_it_reads():
+    from dagmm import runner
+
+    order = [nb.name[:3] for nb in runner.in_dependency_order(NOTEBOOKS)]
+    assert order[0] == "01_" and order[-1] == "07_"
+    for reader in ("04_", "05_", "06b"):  # they draw DAGMM's sweep from notebook 06's table
+        assert order.index("06_") < order.index(reader)

@@ -209,11 +209,11 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True)
     return rec
 
 
-OUTPUT_FOLDERS = ("tables", "figures", "benchmarks")
+OUTPUT_FOLDERS = ("tables", "figures", "benchmarks", "findings")
 
 
 def _written_since(out: Path, since: float) -> list[str]:
-    """Files under ``out``'s tables, figures and benchmarks modified at or after ``since``
+    """Files under ``out``'s tables, figures, benchmarks and findings modified at or after ``since``
     (what a notebook wrote; with ``--jobs`` > 1 it may include a neighbour's files)."""
     return sorted(str(f.relative_to(out)) for d in OUTPUT_FOLDERS if (out / d).is_dir()
                   for f in (out / d).rglob("*") if f.is_file() and f.stat().st_mtime >= since)
@@ -223,24 +223,42 @@ def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
     """For each notebook of a run, the notebooks of the same run it must wait for.
 
     The summary (``07_*``) waits for every notebook that is not a summary; a
-    notebook whose source reads notebook 01's ``table2_dagmm.csv`` waits for
-    ``01_*``.
+    notebook whose source reads a table another one writes (:data:`READS`:
+    notebook 01's ``table2_dagmm.csv``, notebook 06's DAGMM sweep) waits for it.
     """
-    first = [nb for nb in nbs if nb.name.startswith("01_")]
     deps = {}
     for nb in nbs:
         if nb.name.startswith("07"):
             deps[nb] = {o for o in nbs if not o.name.startswith("07")}
-        elif first and nb not in first and "table2_dagmm.csv" in nb.read_text(encoding="utf-8"):
-            deps[nb] = set(first)
-        else:
-            deps[nb] = set()
+            continue
+        source = nb.read_text(encoding="utf-8")
+        deps[nb] = {o for prefix, table in READS for o in nbs
+                    if o != nb and o.name.startswith(prefix) and table in source}
     return deps
+
+
+READS = (("01_", "table2_dagmm.csv"), ("06_", "variants_dagmm_heads_sweep.csv"))  # (writer's name prefix, table)
+
+
+def in_dependency_order(nbs: list[Path]) -> list[Path]:
+    """``nbs`` in their given order, except that each comes after the notebooks it waits for
+    (:func:`dependencies`), e.g. 04 after 06, whose DAGMM sweep it reads."""
+    deps, done, order = dependencies(nbs), set(), []
+    waiting = list(nbs)
+    while waiting:
+        ready = next((nb for nb in waiting if deps[nb] <= done), None)
+        if ready is None:  # cannot happen with dependencies() as written
+            raise RuntimeError(f"notebooks waiting on each other: {[nb.name for nb in waiting]}")
+        waiting.remove(ready)
+        done.add(ready)
+        order.append(ready)
+    return order
 
 
 def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], dict], jobs: int = 1,
                   on_done=None) -> list[dict]:
-    """Execute ``nbs`` (in order when ``jobs`` is 1), up to ``jobs`` at a time, respecting :func:`dependencies`.
+    """Execute ``nbs`` (one at a time in :func:`in_dependency_order` when ``jobs`` is 1), up to ``jobs`` at a time,
+    respecting :func:`dependencies`.
 
     ``params`` are the papermill parameters of every notebook, or a function of
     the notebook's path that returns its own. ``on_done(nb, record)`` is called
@@ -249,7 +267,7 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
     params_of = params if callable(params) else (lambda nb: params)
     if jobs <= 1:
         records = []
-        for nb in nbs:
+        for nb in in_dependency_order(nbs):
             print(f"== {nb.name}", flush=True)
             rec = run_notebook(nb, out, params_of(nb))
             if on_done:

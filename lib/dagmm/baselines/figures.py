@@ -18,7 +18,8 @@ def methods_by_datasets(table: pd.DataFrame, methods: Sequence[str], datasets: S
     """F1 (top row) and AUROC (bottom row) of every method on every dataset.
 
     Ours: mean with a bar of one standard deviation over runs; the paper's F1:
-    an open diamond where it reports one (it reports no AUROC).
+    an open diamond where it reports one (it reports no AUROC); AUROC 0.5
+    (chance): a dotted line. The legend names every marker of any panel.
     ``table`` has the columns of ``table2_full.csv``.
     """
     methods = [m for m in methods if m in set(table.method)]
@@ -35,15 +36,19 @@ def methods_by_datasets(table: pd.DataFrame, methods: Sequence[str], datasets: S
                 p = t[t.paper_f1.notna()]
                 ax.plot(p.paper_f1, [ypos[m] for m in p.method], "D", mfc="none", color=PAPER, ms=6, label="paper")
             if metric == "auroc":
-                ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+                ax.axvline(0.5, color="grey", lw=0.8, ls=":", label="chance (AUROC 0.5)")
             ax.set_xlim(-0.03, 1.03)
             ax.set_title(f"{name}: {'F1' if metric == 'f1' else 'AUROC'}", fontsize=10)
             ax.grid(axis="y", alpha=0.3)
     axes[0, 0].set_yticks(range(len(methods)))
     axes[0, 0].set_yticklabels(methods)
     axes[0, 0].invert_yaxis()
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.02))
+    legend = {}  # every marker and line of every panel, once
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=len(legend), frameon=False,
+               bbox_to_anchor=(0.5, 1.02))
     fig.tight_layout()
     return fig
 
