@@ -307,18 +307,25 @@ def test_run_notebook_lists_the_files_the_notebook_wrote(tmp_path, monkeypatch):
     an_hour_ago = time.time() - 3600
     os.utime(old, (an_hour_ago, an_hour_ago))  # written before the notebook ran
 
-    def fake_execute(nb, executed, **kwargs):
+    def fake_execute(nb, executed, parameters, **kwargs):
         assert runner.running_marker(out, "x.ipynb").exists()  # an import meanwhile would leave x alone
-        (out / "tables" / "new.csv").write_text("y")
-        (out / "figures").mkdir()
-        (out / "figures" / "new.png").write_text("z")
+        stage = Path(parameters["reports_dir"])  # the notebook writes into its stage, not into out
+        assert stage != out and (stage / "tables" / "old.csv").read_text() == "x"  # but reads what out holds
+        (stage / "tables" / "new.csv").write_text("y")
+        (stage / "figures").mkdir()
+        (stage / "figures" / "new.png").write_text("z")
+        assert not (out / "tables" / "new.csv").exists()  # nothing reaches out before the end
         Path(executed).write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
     rec = runner.run_notebook(tmp_path / "x.ipynb", out, {})
     assert rec["status"] == "ok", rec["where"]
     assert rec["outputs"] == ["figures/new.png", "tables/new.csv"]
+    assert (out / "tables" / "new.csv").read_text() == "y" and (out / "figures" / "new.png").exists()
+    assert (out / "executed" / "x.ipynb").exists() and (out / "html" / "x.html").exists()
+    assert [r["notebook"] for r in runner.log_records(out / "run_log.json")[1]] == [rec["notebook"]]
     assert not runner.running_marker(out, "x.ipynb").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]  # the stage is gone
 
 
 def test_log_records_give_each_record_its_commit_and_device_and_merge_keeps_the_profile(tmp_path):

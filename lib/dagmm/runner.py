@@ -42,7 +42,10 @@ import json
 import os
 import platform
 import re
+import signal
 import sys
+import threading
+import weakref
 import time
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +53,7 @@ from typing import Callable
 
 from . import paths
 from .reporting import git_commit
+from .staging import STAGED_FOLDERS
 from .training import describe_device
 
 __all__ = ["main", "run_notebook", "run_notebooks", "dependencies", "write_index"]
@@ -67,18 +71,34 @@ def _versions() -> dict:
     return out
 
 
-def _failed_cell(nb_path: Path) -> str:
+def _source_cells(nb) -> list[tuple[int, object]]:
+    """(number, cell) of the cells of the notebook a user opens, numbered from 1: the cells papermill
+    inserts (injected parameters, error markers) are left out."""
+    inserted = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nb.cells if not inserted & set(c.get("metadata", {}).get("tags", []))]
+    return list(enumerate(cells, start=1))
+
+
+def failure_where(executed: Path, exc: BaseException | None = None) -> str:
+    """Where and why an execution failed: "cell N (In [k]): Error: message", N counted as in the
+    notebook a user opens. A kernel that died is named as such, with the cell it was running
+    (the last one papermill started)."""
     import nbformat
 
     try:
-        nb = nbformat.read(nb_path, as_version=4)
-    except Exception:  # noqa: BLE001 - the notebook may not exist if papermill failed early
-        return "unknown cell"
-    for i, cell in enumerate(nb.cells):
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # noqa: BLE001 - papermill may have failed before writing it
+        return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cell"
+    cells = _source_cells(nb)
+    if exc is not None and ("DeadKernel" in type(exc).__name__ or "died" in str(exc).lower()):
+        started = [(n, c) for n, c in cells if c.cell_type == "code" and c.metadata.get("papermill", {}).get("start_time")]
+        at = f"cell {started[-1][0]} (In [{started[-1][1].get('execution_count') or ' '}])" if started else "an unknown cell"
+        return f"the kernel died while running {at}: {type(exc).__name__}"
+    for n, cell in cells:
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
-                return f"cell {i} (In [{cell.get('execution_count')}]): {o.get('ename')}: {o.get('evalue')}"
-    return "unknown cell"
+                return f"cell {n} (In [{cell.get('execution_count')}]): {o.get('ename')}: {o.get('evalue')}"
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cell"
 
 
 def notebook_title(nb) -> str:
@@ -134,14 +154,15 @@ def nav_bar(stem: str, csvs=(), order: list[str] | None = None) -> str:
     return f'{NAV_CSS}<nav class="dagmm-nav">{" ".join(links)}{csv_line}</nav>'
 
 
-def to_html(executed: Path, html_path: Path, csvs=()) -> None:
+def to_html(executed: Path, html_path: Path, csvs=(), aliases: dict | None = None) -> None:
     """Export an executed notebook to a report page.
 
     The code is hidden (the executed ``.ipynb`` keeps it), streams are
     coalesced, the page is titled with the notebook's first heading, links
     to the index, the previous and next reports and the CSV tables it wrote
     (``csvs``, paths relative to the reports folder), and shows no folder of
-    the machine that ran it (:func:`without_machine_paths`).
+    the machine that ran it (:func:`without_machine_paths`; ``aliases`` maps
+    folders, such as the stage it ran in, to the folder they stand for).
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -156,6 +177,8 @@ def to_html(executed: Path, html_path: Path, csvs=()) -> None:
     body = body.replace("</body>", nav_bar(html_path.stem, ()) + "</body>", 1)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = html_path.with_suffix(".html.tmp")
+    for old, new in (aliases or {}).items():
+        body = body.replace(old, new)
     tmp.write_text(without_machine_paths(body), encoding="utf-8")
     tmp.replace(html_path)
 
@@ -166,57 +189,119 @@ def running_marker(out: Path, notebook: str) -> Path:
     return out / "running" / (Path(notebook).name + ".json")
 
 
-def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True) -> dict:
-    """Execute one notebook; returns its log record (never raises on cell errors).
+def _kernel_manager(folder: Path):
+    """A kernel manager class that talks to its kernel over local IPC sockets under ``folder``
+    (the default, TCP on localhost, warns that it is unencrypted; IPC needs no network at all)."""
+    from jupyter_client.manager import AsyncKernelManager
 
-    ``log_output`` echoes the cells' output as they run (off when notebooks run
-    side by side, whose output would interleave). A record of an execution with
-    ``reuse_runs`` (a render pass, which trains nothing) says ``rendered: true``.
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(folder / "kernel"))
+            super().__init__(**kwargs)
+            _KERNELS.add(self)
+
+    return IPCKernelManager
+
+
+_KERNELS: "weakref.WeakSet" = weakref.WeakSet()  # the kernels this process started, to interrupt on Ctrl-C
+
+
+def interrupt_kernels() -> None:
+    """Send SIGINT to every kernel this process started that still runs (their cells stop at once;
+    the kernels run in sessions of their own, so a Ctrl-C at the terminal does not reach them)."""
+    for km in list(_KERNELS):
+        pid = getattr(getattr(km, "provisioner", None), "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
+
+
+_PUBLISH = threading.Lock()  # one execution at a time moves its files and its record into the reports folder
+
+
+def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True, provenance: dict | None = None,
+                 interrupted: threading.Event | None = None) -> dict | None:
+    """Execute one notebook into a stage (:mod:`dagmm.staging`) and publish what it wrote into ``out``.
+
+    When the execution finishes, ok or failed, its executed copy, HTML page, the tables, figures
+    and findings it wrote, and its record in ``run_log.json`` join ``out`` together; the record is
+    returned. When ``interrupted`` is set by then, nothing joins ``out`` and None is returned.
+    Cell errors and a dying kernel never raise: they make a failed record, whose ``where`` names
+    the cell (:func:`failure_where`). ``log_output`` echoes the cells' output as they run (off when
+    notebooks run side by side). ``provenance`` (commit, device, profile, versions) goes into the
+    record and the log. An execution with ``reuse_runs`` (a render pass) says ``rendered: true``.
     """
     import papermill as pm
 
-    executed = out / "executed" / nb.name
-    executed.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    started = time.time() - 1  # file systems with coarse timestamps: a file written right away still counts
-    status, where = "ok", ""
-    marker = running_marker(out, nb.name)  # while it exists, this folder's copy of nb is half written
+    from . import staging
+
+    out = Path(out)
+    provenance = provenance or {}
+    nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
+    marker = running_marker(out, nb.name)  # while it exists, an execution of nb into out is under way
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(dict(pid=os.getpid(), host=platform.node(), started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))))
-    html_path = out / "html" / (nb.stem + ".html")
     try:
-        try:
-            pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent), progress_bar=False, log_output=log_output)
-        except pm.PapermillExecutionError:
-            status, where = "failed", _failed_cell(executed)
-        except Exception as exc:  # noqa: BLE001 - kernel death etc.: still record it
-            status, where = "failed", f"{type(exc).__name__}: {exc}"
-        wall = time.perf_counter() - t0
-        outputs = _written_since(out, started)
-        if executed.exists():
+        with staging.staged(out, nb.stem) as stage:
+            executed = stage / "executed" / nb.name
+            executed.parent.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            status, where = "ok", ""
             try:
-                to_html(executed, html_path, csvs=[o for o in outputs if o.endswith(".csv") and o.startswith("tables/")])
-            except Exception as exc:  # noqa: BLE001
-                print(f"warning: HTML export of {executed} failed: {exc}", file=sys.stderr)
+                pm.execute_notebook(str(nb), str(executed), parameters={**parameters, "reports_dir": str(stage)},
+                                    cwd=str(nb.parent), progress_bar=False, log_output=log_output,
+                                    kernel_manager_class=_kernel_manager(stage))
+            except pm.PapermillExecutionError:
+                status, where = "failed", failure_where(executed)
+            except Exception as exc:  # noqa: BLE001 - a dead kernel, a timeout: recorded, never raised
+                status, where = "failed", failure_where(executed, exc)
+            wall = time.perf_counter() - t0
+            if interrupted is not None and interrupted.is_set():
+                return None
+            outputs = staging.written(stage, out)
+            html_path = stage / "html" / (nb.stem + ".html")
+            files = [str(executed.relative_to(stage)), *outputs]
+            if executed.exists():
+                try:
+                    to_html(executed, html_path, csvs=[o for o in outputs if o.endswith(".csv") and o.startswith("tables/")],
+                            aliases={str(stage): str(out)})
+                    files.append(str(html_path.relative_to(stage)))
+                except Exception as exc:  # noqa: BLE001
+                    print(f"warning: HTML export of {nb.name} failed: {exc}", file=sys.stderr)
+            rec = dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
+                       executed=str(executed.relative_to(stage)), html=str(html_path.relative_to(stage)),
+                       outputs=outputs, parameters={k: v for k, v in parameters.items() if k != "reports_dir"},
+                       commit=provenance.get("commit", "unknown"), device=provenance.get("device", "unknown"),
+                       finished=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), jobs=provenance.get("jobs", 1))
+            if parameters.get("reuse_runs"):
+                rec["rendered"] = True
+            with _PUBLISH:
+                if interrupted is not None and interrupted.is_set():
+                    return None
+                staging.publish(stage, out, [f for f in files if (stage / f).exists()])
+                add_record(out / "run_log.json", rec, provenance)
+            return rec
     finally:
         marker.unlink(missing_ok=True)
-    nb_name = str(nb.relative_to(paths.ROOT)) if nb.is_relative_to(paths.ROOT) else str(nb)
-    rec = dict(notebook=nb_name, status=status, where=where, wall_s=round(wall, 1),
-               executed=str(executed.relative_to(out)), html=str(html_path.relative_to(out)), outputs=outputs,
-               parameters={k: v for k, v in parameters.items() if k != "reports_dir"})
-    if parameters.get("reuse_runs"):
-        rec["rendered"] = True
-    return rec
 
 
-OUTPUT_FOLDERS = ("tables", "figures", "benchmarks", "findings")
+def add_record(log_path: Path, rec: dict, provenance: dict) -> dict:
+    """Merge one finished execution's record into ``run_log.json`` (written atomically); returns the log.
 
+    Each record names its own commit, device and finish time; the log's top level keeps
+    only what all share (profile, package versions of the last execution)."""
+    from .files import atomic_path
 
-def _written_since(out: Path, since: float) -> list[str]:
-    """Files under ``out``'s tables, figures, benchmarks and findings modified at or after ``since``
-    (what a notebook wrote; with ``--jobs`` > 1 it may include a neighbour's files)."""
-    return sorted(str(f.relative_to(out)) for d in OUTPUT_FOLDERS if (out / d).is_dir()
-                  for f in (out / d).rglob("*") if f.is_file() and f.stat().st_mtime >= since)
+    profile = provenance.get("profile", "full")
+    prev_profile, prev = log_records(log_path)
+    log = {"profile": profile, "versions": provenance.get("versions", {}),
+           "notebooks": merge_records(log_path, [rec], profile)}
+    with atomic_path(Path(log_path)) as tmp:
+        Path(tmp).write_text(json.dumps(log, indent=2) + "\n")
+    return log
 
 
 def dependencies(nbs: list[Path]) -> dict[Path, set[Path]]:
@@ -256,27 +341,39 @@ def in_dependency_order(nbs: list[Path]) -> list[Path]:
 
 
 def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], dict], jobs: int = 1,
-                  on_done=None) -> list[dict]:
+                  on_done=None, provenance: dict | None = None, interrupted: threading.Event | None = None) -> list[dict]:
     """Execute ``nbs`` (one at a time in :func:`in_dependency_order` when ``jobs`` is 1), up to ``jobs`` at a time,
-    respecting :func:`dependencies`.
+    respecting :func:`dependencies`; each publishes into ``out`` when it finishes (:func:`run_notebook`).
 
     ``params`` are the papermill parameters of every notebook, or a function of
     the notebook's path that returns its own. ``on_done(nb, record)`` is called
-    as each finishes. Returns the records in completion order.
+    as each finishes. Returns the records in completion order. On Ctrl-C
+    (``KeyboardInterrupt``), ``interrupted`` is set, so the executions still
+    running publish nothing; they are waited for (their kernels got the
+    interrupt too) and the ``KeyboardInterrupt`` is raised again.
     """
     params_of = params if callable(params) else (lambda nb: params)
-    if jobs <= 1:
-        records = []
-        for nb in in_dependency_order(nbs):
-            print(f"== {nb.name}", flush=True)
-            rec = run_notebook(nb, out, params_of(nb))
+    interrupted = interrupted or threading.Event()
+    records = []
+
+    def finished(nb, rec):
+        if rec is not None:
             if on_done:
                 on_done(nb, rec)
             records.append(rec)
+
+    if jobs <= 1:
+        try:
+            for nb in in_dependency_order(nbs):
+                print(f"== {nb.name}", flush=True)
+                finished(nb, run_notebook(nb, out, params_of(nb), provenance=provenance, interrupted=interrupted))
+        except KeyboardInterrupt:
+            interrupted.set()
+            raise
         return records
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    deps, done, running, records = dependencies(nbs), set(), {}, []
+    deps, done, running = dependencies(nbs), set(), {}
     waiting = list(nbs)
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
@@ -284,21 +381,20 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
             for nb in [nb for nb in waiting if deps[nb] <= done][: jobs - len(running)]:
                 waiting.remove(nb)
                 print(f"== {nb.name} started", flush=True)
-                running[pool.submit(run_notebook, nb, out, params_of(nb), False)] = nb
+                running[pool.submit(run_notebook, nb, out, params_of(nb), False, provenance, interrupted)] = nb
             if not running:  # cannot happen with dependencies() as written; never spin on it
                 raise RuntimeError(f"notebooks waiting on each other: {[nb.name for nb in waiting]}")
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
+            done_now, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done_now:
                 nb = running.pop(fut)
-                rec = fut.result()
                 done.add(nb)
-                if on_done:
-                    on_done(nb, rec)
-                records.append(rec)
+                finished(nb, fut.result())
     except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
+        interrupted.set()
         print(f"interrupted: {len(running)} notebook(s) still running ({', '.join(nb.name for nb in running.values())}) "
-              "finish first; press Ctrl-C again to abandon them", file=sys.stderr, flush=True)
+              "are stopped and keep nothing", file=sys.stderr, flush=True)
+        interrupt_kernels()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
     return records
@@ -614,7 +710,7 @@ def import_reports(src: Path, out: Path, only=None) -> list[dict]:
                 skip |= {r["executed"], r["html"], *r["outputs"]}
     for f in sorted(src.rglob("*")):
         rel = f.relative_to(src)
-        if not f.is_file() or rel.parts[0] not in ("executed", "html", *OUTPUT_FOLDERS) or str(rel) in skip:
+        if not f.is_file() or rel.parts[0] not in ("executed", "html", *STAGED_FOLDERS) or str(rel) in skip:
             continue
         if allowed is not None and str(rel) not in allowed:
             continue
@@ -707,15 +803,23 @@ def main(argv=None) -> int:
     if unmatched:
         ap.error(f"-p {unmatched[0]}:...: no notebook of this run has a name starting with {unmatched[0]!r}")
 
-    def params_of(nb: Path) -> dict:
-        return {**params, **{k: v for s, k, v in scoped if nb.name.startswith(s)}}
+    import papermill as pm
 
-    t0 = time.perf_counter()
-    log = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=_versions(), notebooks=[],
-               jobs=args.jobs)
+    declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in nbs}  # each notebook's parameters cell
+    unknown = unknown_parameters(declared, set(params) - {"profile", "reports_dir", "reuse_runs"}, scoped)
+    if unknown:
+        ap.error("; ".join(unknown))
+
+    def params_of(nb: Path) -> dict:
+        """The runner's keys, the common -p keys this notebook declares, then its own -p NB: keys."""
+        common = {k: v for k, v in params.items() if k in ("profile", "reports_dir", "reuse_runs") or k in declared[nb]}
+        return {**common, **{k: v for s, k, v in scoped if nb.name.startswith(s)}}
+
+    versions = _versions()
+    provenance = dict(profile=args.profile, commit=git_commit(), device=describe_device(), versions=versions, jobs=args.jobs)
     # the kernels inherit it: a notebook that records its commit names the one it started at, even when the
     # checkout moves on while it runs
-    os.environ["DAGMM_COMMIT"] = log["commit"]
+    os.environ["DAGMM_COMMIT"] = provenance["commit"]
     pinned = {}
     if args.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:  # the kernels inherit it; restored afterwards
         threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
@@ -724,17 +828,16 @@ def main(argv=None) -> int:
             os.environ[var] = threads
 
     def on_done(nb, rec):
-        rec.update(commit=log["commit"], device=log["device"], finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-        log["notebooks"].append(rec)
         print(f"{'   ' if args.jobs == 1 else '== ' + nb.name + ' '}{rec['status']} in {rec['wall_s']:.0f} s"
               f"{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
 
-    interrupted = False
+    interrupted, records = False, []
     try:
         print(f"{len(nbs)} notebook(s) ({args.profile}), "
               f"{'one at a time' if args.jobs == 1 else f'up to {args.jobs} at once'}", flush=True)
-        run_notebooks(nbs, out, params_of, args.jobs, on_done)
-    except KeyboardInterrupt:  # the notebooks finished so far still go into run_log.json
+        records = run_notebooks(nbs, out, params_of, args.jobs, lambda nb, rec: (on_done(nb, rec), records.append(rec)),
+                                provenance=provenance)
+    except KeyboardInterrupt:  # what finished is already published; the rest left nothing behind
         interrupted = True
     finally:
         for var, value in pinned.items():
@@ -742,22 +845,36 @@ def main(argv=None) -> int:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
-    log["wall_s"] = round(time.perf_counter() - t0, 1)
-    log["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    out.mkdir(parents=True, exist_ok=True)
-    log["notebooks"] = merge_records(out / "run_log.json", log["notebooks"], args.profile)
-    (out / "run_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    write_index(out, log)
-    if args.profile == "full" and out == paths.REPORTS:
-        _update_readme()
-    failed = [r for r in log["notebooks"] if r["status"] != "ok"]
+    if records:  # the index and the README follow the published reports; an execution that kept nothing changes neither
+        _, all_records = log_records(out / "run_log.json")
+        write_index(out, {"profile": args.profile, "versions": versions, "notebooks": all_records})
+        if args.profile == "full" and out == paths.REPORTS:
+            _update_readme()
+    failed = [r for r in records if r["status"] != "ok"]  # this invocation's executions only
     for r in failed:
         print(f"FAILED: {r['notebook']} at {r['where']} (executed copy: {out / r['executed']})", file=sys.stderr)
-    print(f"reports: {out / 'index.html'}")
+    if records:
+        print(f"reports: {out / 'index.html'}")
     if interrupted:
-        print("interrupted: run_log.json lists the notebooks that finished", file=sys.stderr)
+        print(f"interrupted: {len(records)} notebook(s) finished and were published; the interrupted one(s) left "
+              f"{out} as it was (rerun them to finish)", file=sys.stderr)
         return 130
     return 1 if failed else 0
+
+
+def unknown_parameters(declared: dict, common: set, scoped: list) -> list[str]:
+    """Parameters set on the command line that would be ignored, one message each: a common key
+    (``-p KEY=VALUE``) that no notebook of the run declares, or a scoped one (``-p NB:KEY=VALUE``)
+    that a notebook it names does not declare. ``declared`` maps each notebook to the names in its
+    parameters cell (papermill's :func:`inspect_notebook`)."""
+    said = [f"-p {k}=...: no notebook of this run has a parameter {k!r}" for k in sorted(common)
+            if not any(k in names for names in declared.values())]
+    for prefix, k, _ in scoped:
+        for nb, names in declared.items():
+            if nb.name.startswith(prefix) and k not in names:
+                said.append(f"-p {prefix}:{k}=...: {nb.name} has no parameter {k!r} (its parameters: "
+                            f"{', '.join(sorted(names))})")
+    return said
 
 
 if __name__ == "__main__":
