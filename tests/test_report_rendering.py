@@ -23,7 +23,7 @@ def test_a_notebook_run_by_hand_writes_to_scratch_and_the_runner_names_the_commi
 def test_shown_paths_never_name_the_machine(tmp_path):
     assert paths.shown(paths.TABLES / "x.csv") == "reports/tables/x.csv"
     outside = paths.shown(tmp_path / "deep" / "data")
-    assert str(tmp_path) not in outside and outside.endswith("deep/data")
+    assert str(tmp_path) not in outside and outside == "…/data"
 
 
 def _table(n=60):

@@ -85,3 +85,17 @@ def test_summary_rows_follow_the_papers_datasets_then_dagmm_then_table2():
     assert list(zip(s.dataset, s.method))[:5] == [("kddcup", "DAGMM"), ("kddcup", "DAGMM (untrained)"), ("kddcup", "OC-SVM"),
                                                   ("kddcup", "LOF"), ("kddcup", "DAGMM-VAE")]
     assert list(s.dataset[5:]) == ["arrhythmia"] * 5
+
+
+def test_scaling_sentence_names_the_scaling_that_reproduces_the_paper_per_dataset():
+    import pandas as pd
+
+    from dagmm.summary import scaling_sentence
+
+    rows = [("kddcup", "DAGMM", 0.873, 0.9369), ("kddcup", "DAGMM (z-score)", 0.937, None),
+            ("thyroid", "DAGMM", 0.539, 0.4782), ("thyroid", "DAGMM (z-score)", 0.300, None),
+            ("arrhythmia", "DAGMM", 0.416, 0.4983), ("arrhythmia", "DAGMM (z-score)", 0.40, None)]
+    summary = pd.DataFrame(rows, columns=["dataset", "method", "f1_mean", "reported_f1"])
+    text = scaling_sentence(summary)
+    assert "kddcup: z-score (" in text and "thyroid: min-max (" in text and "arrhythmia: neither (" in text
+    assert scaling_sentence(summary[summary.method == "DAGMM"]) == ""  # no z-score rows: nothing to say

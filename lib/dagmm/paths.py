@@ -70,10 +70,10 @@ def reports_folder(profile: str, reports_dir: str | os.PathLike | None = None) -
 
 
 def shown(path: str | os.PathLike) -> str:
-    """``path`` as a reader should see it: relative to the repository when inside it,
-    else only its last two parts (a report never shows the folders of the machine it ran on)."""
+    """``path`` as a reader should see it: relative to the repository when inside it, else
+    "…/" and its last part (a report never shows the folders of the machine it ran on)."""
     p = Path(path)
     try:
         return str(p.resolve().relative_to(ROOT))
     except ValueError:
-        return str(Path("…", *p.parts[-2:])) if len(p.parts) > 2 else str(p)
+        return f"…/{p.name}" if len(p.parts) > 1 else str(p)

@@ -281,7 +281,12 @@ def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, publi
         return False
     table = pd.read_csv(table_csv)
     if "verdict_f1" in table.columns:
+        from .summary import scaling_sentence
+
         block = summary_markdown(table)
+        scaling = scaling_sentence(table)
+        if scaling:
+            block += "\n\n" + scaling
     else:
         block = headline_markdown(table, load_published() if published is None else published)
     head, rest = text.split(README_START, 1)

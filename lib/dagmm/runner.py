@@ -267,7 +267,7 @@ def run_notebook(nb: Path, out: Path, parameters: dict, log_output: bool = True,
             if executed.exists():
                 try:
                     to_html(executed, html_path, csvs=[o for o in outputs if o.endswith(".csv") and o.startswith("tables/")],
-                            aliases={str(stage): str(out)})
+                            aliases={str(stage): str(out), paths.shown(stage): paths.shown(out)})
                     files.append(str(html_path.relative_to(stage)))
                 except Exception as exc:  # noqa: BLE001
                     print(f"warning: HTML export of {nb.name} failed: {exc}", file=sys.stderr)
@@ -519,7 +519,7 @@ def write_index(out: Path, log: dict) -> Path:
     import pandas as pd
 
     from .reporting import read_findings, table_html
-    from .summary import verdict_lines
+    from .summary import scaling_sentence, verdict_lines
 
     esc = html.escape
     records = sorted(log["notebooks"], key=lambda r: r["notebook"])
@@ -539,7 +539,7 @@ def write_index(out: Path, log: dict) -> Path:
         headline = table_html(summary[[c for c in cols if c in summary.columns]].rename(columns={
             "diff_f1_vs_dagmm": "Δ F1 vs DAGMM", "verdict_f1": "F1 verdict", "diff_auroc_vs_dagmm": "Δ AUROC vs DAGMM",
             "verdict_auroc": "AUROC verdict"}))
-        verdicts = _markdown("\n".join(verdict_lines(summary)))
+        verdicts = _markdown("\n".join(verdict_lines(summary)) + "\n\n" + scaling_sentence(summary))
         head_note = ("<p>Mean ± std over runs (failed runs counted). &ldquo;vs DAGMM&rdquo;: the median per-seed "
                      "difference from notebook 01's DAGMM runs (same splits and seeds) and the verdict of a two-sided "
                      "Wilcoxon signed-rank test, Holm-adjusted within each metric; <em>better</em> or <em>worse</em> "

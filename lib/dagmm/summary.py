@@ -17,7 +17,7 @@ from scipy.stats import rankdata, wilcoxon
 
 from .protocol import METRICS
 
-__all__ = ["load_runs", "paired_tests", "verdict", "summary_table", "holm", "verdict_lines"]
+__all__ = ["load_runs", "paired_tests", "verdict", "summary_table", "holm", "verdict_lines", "scaling_sentence"]
 
 RUN_FILES = ("table2_dagmm_runs.csv", "table2_full_runs.csv", "variants_*_runs.csv")
 
@@ -180,3 +180,24 @@ def verdict_lines(summary: pd.DataFrame, alpha: float = 0.05) -> list[str]:
             parts.append(f"on {label}, " + "; ".join(said))
         lines.append(f"* {head}. Paired over seeds (Holm-adjusted p < {alpha}), " + ". And ".join(parts) + ".")
     return lines
+
+
+def scaling_sentence(summary: pd.DataFrame, tolerance: float = 0.02) -> str:
+    """Which input scaling reproduces the paper's DAGMM F1 on which dataset, from ``summary.csv``'s
+    ``DAGMM`` (min-max) and ``DAGMM (z-score)`` rows: "reproduces" is within ``tolerance`` of the
+    paper's F1, or above it. Empty when the table has no z-score rows."""
+    said = []
+    for name, d in summary.groupby("dataset", sort=False):
+        rows = d.set_index("method")
+        if not {"DAGMM", "DAGMM (z-score)"} <= set(rows.index) or pd.isna(rows.loc["DAGMM", "reported_f1"]):
+            continue
+        paper = rows.loc["DAGMM", "reported_f1"]
+        ok = [label for m, label in (("DAGMM", "min-max"), ("DAGMM (z-score)", "z-score"))
+              if rows.loc[m, "f1_mean"] >= paper - tolerance]
+        said.append(f"{name}: {' and '.join(ok) if ok else 'neither'} (paper {paper:.4f}; min-max "
+                    f"{rows.loc['DAGMM', 'f1_mean']:.3f}, z-score {rows.loc['DAGMM (z-score)', 'f1_mean']:.3f})")
+    if not said:
+        return ""
+    return ("The paper does not say how it scaled its inputs. Which scaling reproduces its DAGMM F1 (within "
+            f"{tolerance} or above), per dataset: " + "; ".join(said) + ". Every comparison with DAGMM uses min-max, "
+            "the scaling every other method here uses, a rule fixed before the results.")
