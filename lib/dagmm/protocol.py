@@ -230,7 +230,7 @@ def run_dagmm(
     splits : one :class:`RunSplit` per run
     estimator : DAGMM (or a subclass)
         Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``
-        (exactly with eager steps; to float rounding with ``torch_compile``).
+        (to float rounding: runs batched together round differently in the last bits).
     keep : run positions whose test energies and embeddings are returned
     score : None (the estimator's ``scoring``), a scoring name or a callable, see :func:`dagmm_fit_score`
     labels : array (N,), optional; 1 = labelled anomaly (only with ``anomaly_loss``)
