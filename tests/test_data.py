@@ -131,6 +131,7 @@ def test_missing_file_is_downloaded_from_a_local_server_and_verified(fake_data, 
         (served / rel).write_bytes((fake_data / rel).read_bytes())
     monkeypatch.setenv("DAGMM_MIRROR_URL", url)
     target = tmp_path / "empty"
+    target.mkdir()  # an existing, empty data folder: files are downloaded into it
     X, y = datasets.load_dataset("kddcup", target)
     assert X.shape == (20, 47)
     assert sha256sum(target / "kddcup99" / "kddcup.names") == fetch.REGISTRY["kddcup99/kddcup.names"].sha256
@@ -142,6 +143,7 @@ def test_corrupt_download_is_rejected_and_not_kept(fake_data, http_server, tmp_p
     (served / "odds" / "thyroid.mat").write_bytes(b"not a mat file")
     monkeypatch.setenv("DAGMM_MIRROR_URL", url)
     target = tmp_path / "empty2"
+    target.mkdir()
     with pytest.raises(DataChecksumError, match="does not match"):
         fetch_file("odds/thyroid.mat", target)
     assert not (target / "odds" / "thyroid.mat").exists()
@@ -155,6 +157,7 @@ def test_missing_file_without_network_names_url_and_folder(tmp_path, monkeypatch
     s.close()  # nothing listens there: the download fails at once
     monkeypatch.setenv("DAGMM_MIRROR_URL", f"http://127.0.0.1:{port}")
     target = tmp_path / "nowhere"
+    target.mkdir()  # the folder exists, the file does not
     with pytest.raises(DataFileMissingError) as exc:
         fetch_file("kddcup99/kddcup.data_10_percent.gz", target)
     msg = str(exc.value)
@@ -183,3 +186,79 @@ def test_shipped_reference_copy_equals_shared(real_data_dir):
     if not shared.exists():
         pytest.skip("no ../shared/reference beside the checkout")
     assert (paths.DATA / "reference" / paths.REFERENCE_RESULTS_NAME).read_bytes() == shared.read_bytes()
+
+
+# ----------------------------------------------------------------------------------------------
+# a data directory that does not exist is named as such and never created
+
+
+def _serve_all(fake_data: Path, served: Path) -> None:
+    """Put every fake data file on the local mirror, so a download would succeed."""
+    for rel in fetch.REGISTRY:
+        (served / rel).parent.mkdir(parents=True, exist_ok=True)
+        (served / rel).write_bytes((fake_data / rel).read_bytes())
+
+
+def test_missing_data_dir_argument_is_named_and_not_created(fake_data, http_server, tmp_path, monkeypatch):
+    served, url = http_server
+    _serve_all(fake_data, served)
+    monkeypatch.setenv("DAGMM_MIRROR_URL", url)  # every file could be downloaded: none may be
+    missing = tmp_path / "typo" / "datasets"
+    expected = (f"data directory {missing} does not exist (from the data_dir argument); "
+                "pass the folder that holds the data files, see data/README.md")
+    calls = [
+        lambda: fetch_file("odds/thyroid.mat", missing),
+        lambda: fetch_file("kddcup99/kddcup.names", missing),
+        lambda: datasets.load_dataset("thyroid", missing),
+        lambda: datasets.load_dataset("kddcup", missing),
+        lambda: datasets.load_base("kddcup_rev", missing),
+        lambda: datasets.kddcup_feature_names(missing),
+    ]
+    for call in calls:
+        with pytest.raises(DataFileMissingError) as exc:  # old handlers still catch it
+            call()
+        assert str(exc.value) == expected
+        assert not (tmp_path / "typo").exists()
+        assert type(exc.value).__name__ == "DataDirMissingError"
+
+
+def test_missing_data_dir_from_the_environment_is_named_and_not_created(fake_data, http_server, tmp_path, monkeypatch):
+    served, url = http_server
+    _serve_all(fake_data, served)
+    monkeypatch.setenv("DAGMM_MIRROR_URL", url)
+    missing = tmp_path / "x" / "y"
+    monkeypatch.setenv("DAGMM_DATA_DIR", str(missing))
+    with pytest.raises(DataFileMissingError) as exc:
+        datasets.load_dataset("thyroid")
+    assert str(exc.value) == (f"data directory {missing} does not exist (from DAGMM_DATA_DIR); "
+                              "set it to the folder that holds the data files, see data/README.md")
+    # a relative value is shown as given, with the folder it was resolved against
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGMM_DATA_DIR", "rel/data")
+    with pytest.raises(DataFileMissingError) as exc:
+        fetch_file("odds/arrhythmia.mat")
+    msg = str(exc.value)
+    assert f"data directory {tmp_path / 'rel' / 'data'} does not exist" in msg
+    assert f"(from DAGMM_DATA_DIR = 'rel/data', relative to the working directory {tmp_path})" in msg
+    assert not missing.parent.exists() and not (tmp_path / "rel").exists()
+
+
+def test_data_dir_that_is_a_file_is_named(fake_data, tmp_path):
+    not_a_dir = tmp_path / "datasets.txt"
+    not_a_dir.write_text("oops")
+    with pytest.raises(DataFileMissingError, match=r"datasets.txt is not a folder \(from the data_dir argument\)"):
+        datasets.load_dataset("thyroid", not_a_dir)
+    assert not_a_dir.read_text() == "oops"
+
+
+def test_default_data_raw_is_still_created_by_a_download(fake_data, http_server, tmp_path, monkeypatch):
+    """``data/raw/`` is the project's own download folder: absent, it is created as before."""
+    served, url = http_server
+    _serve_all(fake_data, served)
+    monkeypatch.setenv("DAGMM_MIRROR_URL", url)
+    monkeypatch.delenv("DAGMM_DATA_DIR", raising=False)
+    raw = tmp_path / "repo" / "data" / "raw"
+    monkeypatch.setattr(paths, "DATA_RAW", raw)
+    assert resolve_data_dir() == raw and not raw.exists()
+    assert fetch_file("odds/thyroid.mat") == raw / "odds" / "thyroid.mat"
+    assert sha256sum(raw / "odds" / "thyroid.mat") == fetch.REGISTRY["odds/thyroid.mat"].sha256

@@ -2,6 +2,7 @@
 import http.server
 import tarfile
 import threading
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def test_resized_arrays_are_cached_by_size(fake_images, monkeypatch):
 def test_missing_folder_is_a_clear_error(fake_images, tmp_path):
     _, cache = fake_images
     empty = tmp_path / "empty"
+    empty.mkdir()  # the data folder exists, the dataset folders do not
     with pytest.raises(DataFileMissingError, match="bottle.tar.xz") as e:
         images.load_mvtec("bottle", 16, empty, download=False, cache_dir=cache)
     assert str(empty / "mvtec_ad" / "bottle") in str(e.value)
@@ -158,13 +160,133 @@ def test_mvtec_category_is_downloaded_from_a_mirror_and_verified(fake_images, ht
         tar.add(data / "mvtec_ad" / "bottle", arcname="bottle")
     monkeypatch.setenv("DAGMM_MIRROR_URL", url)
     target = tmp_path / "fresh"
+    target.mkdir()  # an existing, empty data folder: the category is downloaded into it
     s = images.load_mvtec("bottle", 16, target, cache_dir=cache)
     assert (target / "mvtec_ad" / "bottle" / "train" / "good" / "000.png").exists()
     assert s.X.shape == (6, 3, 16, 16)
     # a mirror without the archive: the error names the canonical address
     monkeypatch.setenv("DAGMM_MIRROR_URL", url + "/nothing-here")
+    (tmp_path / "fresh2").mkdir()
     with pytest.raises(DataFileMissingError, match="mydrive.ch"):
         images.load_mvtec("bottle", 16, tmp_path / "fresh2", cache_dir=cache)
+
+
+def test_missing_data_dir_is_named_and_nothing_is_downloaded_into_it(fake_images, http_server, tmp_path, monkeypatch):
+    data, cache = fake_images
+    served, url = http_server
+    (served / "mvtec_ad").mkdir()
+    with tarfile.open(served / "mvtec_ad" / "bottle.tar.xz", "w:xz") as tar:
+        tar.add(data / "mvtec_ad" / "bottle", arcname="bottle")
+    monkeypatch.setenv("DAGMM_MIRROR_URL", url)  # the download would succeed: it must not happen
+    missing = tmp_path / "typo" / "datasets"
+    for load in (lambda: images.load_mvtec("bottle", 16, missing, cache_dir=cache),
+                 lambda: images.load_intel("forest", 16, missing, cache_dir=cache),
+                 lambda: images.load_image_dataset("mvtec_bottle", 16, missing, cache_dir=cache)):
+        with pytest.raises(DataFileMissingError) as e:
+            load()
+        assert str(e.value) == (f"data directory {missing} does not exist (from the data_dir argument); "
+                                "pass the folder that holds the data files, see data/README.md")
+        assert not (tmp_path / "typo").exists()
+    monkeypatch.setenv("DAGMM_DATA_DIR", str(missing))
+    with pytest.raises(DataFileMissingError, match=r"does not exist \(from DAGMM_DATA_DIR\); set it to"):
+        images.load_mvtec("bottle", 16, cache_dir=cache)
+    assert not (tmp_path / "typo").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# a damaged resized-image cache is detected, named and rebuilt
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, path.stat().st_size, dtype=np.uint8).tobytes())
+
+
+def _resave(change):
+    def damage(path: Path) -> None:
+        np.save(path, change(np.load(path)))
+    return damage
+
+
+def _one_value_changed(X):
+    X = X.copy()
+    X[0, 0, 0, 0] = 0.5 if X[0, 0, 0, 0] != 0.5 else 0.25  # still a valid pixel: only the checksum sees it
+    return X
+
+
+DAMAGE = {
+    "truncated": (_truncate, "cannot be read"),
+    "empty file": (lambda p: p.write_bytes(b""), "cannot be read"),
+    "garbage": (_garbage, "cannot be read"),
+    "all NaN": (_resave(lambda X: np.full_like(X, np.nan)), "does not match the sha256"),
+    "one inf": (_resave(lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X).astype(np.float32)), "does not match the sha256"),
+    "one value changed": (_resave(_one_value_changed), "does not match the sha256"),
+    "wrong shape": (_resave(lambda X: X[:2]), "expected float32 (6, 3, 16, 16)"),
+    "wrong dtype": (_resave(lambda X: X.astype(np.float64)), "holds float64"),
+    "no checksum record": (lambda p: p.with_suffix(".json").unlink(), "has no checksum record"),
+    "garbage record": (lambda p: p.with_suffix(".json").write_text("{not json"), "unreadable checksum record"),
+}
+
+
+def _no_decoding(*a, **k):
+    raise AssertionError("decoded although a sound cache exists")
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_cache_is_named_rebuilt_and_equal_to_a_fresh_build(fake_images, tmp_path, monkeypatch, damage):
+    data, cache_dir = fake_images
+    fresh = images.load_mvtec("bottle", 16, data, download=False, cache_dir=tmp_path / "fresh_cache").X
+    images.load_mvtec("bottle", 16, data, download=False, cache_dir=cache_dir)
+    (cache,) = cache_dir.glob("*.npy")
+    hurt, reason = DAMAGE[damage]
+    hurt(cache)
+    with pytest.warns(UserWarning, match="rebuilding") as rec:
+        rebuilt = images.load_mvtec("bottle", 16, data, download=False, cache_dir=cache_dir).X
+    (w,) = [w for w in rec if "rebuilding" in str(w.message)]
+    assert issubclass(w.category, images.CacheRebuiltWarning)
+    assert f"image cache {cache} " in str(w.message) and reason in str(w.message)
+    np.testing.assert_array_equal(rebuilt, fresh)
+    # the rebuilt cache is sound: the next load reads it without a warning and without decoding
+    monkeypatch.setattr(images, "_decode", _no_decoding)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = images.load_mvtec("bottle", 16, data, download=False, cache_dir=cache_dir).X
+    np.testing.assert_array_equal(again, fresh)
+
+
+def test_nan_cache_with_a_matching_record_is_still_rebuilt(fake_images, tmp_path):
+    """A cache full of NaN is refused even if its record was rewritten to match it."""
+    data, cache_dir = fake_images
+    fresh = images.load_intel("forest", 12, data, cache_dir=cache_dir).X
+    (cache,) = cache_dir.glob("*.npy")
+    bad = np.full_like(fresh, np.nan)
+    images._write_cache(cache, bad)  # as a buggy decoder would have written it
+    with pytest.warns(images.CacheRebuiltWarning, match=r"holds NaN, inf or values outside \[0, 1\]") as rec:
+        rebuilt = images.load_intel("forest", 12, data, cache_dir=cache_dir).X
+    assert str(cache) in str(rec[0].message)
+    np.testing.assert_array_equal(rebuilt, fresh)
+
+
+def test_interrupted_cache_write_leaves_no_half_written_file(fake_images, monkeypatch):
+    data, cache_dir = fake_images
+    real_save = np.save
+
+    def interrupted_save(fh, X, *a, **k):
+        fh.write(b"\x93NUMPY half an array")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        images.load_mvtec("bottle", 16, data, download=False, cache_dir=cache_dir)
+    assert list(cache_dir.iterdir()) == []  # neither the cache nor a temporary file is left
+    monkeypatch.setattr(np, "save", real_save)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean first build: nothing to warn about
+        s = images.load_mvtec("bottle", 16, data, download=False, cache_dir=cache_dir)
+    assert sorted(p.suffix for p in cache_dir.iterdir()) == [".json", ".npy"] and s.X.shape == (6, 3, 16, 16)
 
 
 def test_pinned_manifests_equal_the_shared_ones(real_data_dir):

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .fetch import fetch_file, resolve_data_dir
+from .fetch import fetch_file, require_data_dir, resolve_data_dir  # noqa: F401 (resolve_data_dir: re-exported)
 
 __all__ = ["DATASETS", "load_dataset", "load_base", "draw_rows", "kddcup_feature_names"]
 
@@ -87,8 +87,18 @@ def _odds(root: str, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kddcup_feature_names(data_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
-    """Names of KDDCUP's 118 columns (numeric first, then ``column=value`` one-hots)."""
-    return _kddcup_raw(str(resolve_data_dir(data_dir)))[2]
+    """Names of KDDCUP's 118 columns (numeric first, then ``column=value`` one-hots).
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Data directory (see :func:`dagmm.fetch.require_data_dir`).
+
+    Returns
+    -------
+    tuple of str
+    """
+    return _kddcup_raw(str(require_data_dir(data_dir)))[2]
 
 
 def load_base(name: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -98,13 +108,27 @@ def load_base(name: str, data_dir: str | os.PathLike | None = None) -> tuple[np.
     ``kddcup_rev`` it is the whole KDDCUP file labelled the other way round
     (attacks = 1); :func:`draw_rows` picks a run's rows from it.
 
+    Parameters
+    ----------
+    name : {"kddcup", "kddcup_rev", "thyroid", "arrhythmia"}
+    data_dir : path-like, optional
+        Data directory: argument, ``$DAGMM_DATA_DIR``, then ``data/raw/``. A
+        folder named by the argument or the variable must exist.
+
     Returns
     -------
     X : ndarray of shape (n_rows, n_features), float32, read-only
     y : ndarray of shape (n_rows,), int64, 1 = anomaly
+
+    Raises
+    ------
+    dagmm.fetch.DataDirMissingError
+        The data directory does not exist (nothing is created there).
+    dagmm.fetch.DataFileMissingError, dagmm.fetch.DataChecksumError
+        A data file is missing or is not the pinned one.
     """
     _check_name(name)
-    root = str(resolve_data_dir(data_dir))
+    root = str(require_data_dir(data_dir))
     if name in ("kddcup", "kddcup_rev"):
         X, is_normal, _ = _kddcup_raw(root)
         y = is_normal if name == "kddcup" else ~is_normal
@@ -141,7 +165,9 @@ def load_dataset(
     ----------
     name : {"kddcup", "kddcup_rev", "thyroid", "arrhythmia"}
     data_dir : path-like, optional
-        Data directory; defaults to ``$DAGMM_DATA_DIR``, then ``data/raw/``.
+        Data directory; defaults to ``$DAGMM_DATA_DIR``, then ``data/raw/``. A
+        folder named by the argument or the variable must exist
+        (:class:`dagmm.fetch.DataDirMissingError` otherwise).
     random_state : int, default 0
         Only for ``kddcup_rev``: which attack rows are drawn.
 

@@ -5,6 +5,13 @@ environment variable ``DAGMM_DATA_DIR``, then ``data/raw/`` in the repository.
 Inside it, files keep the layout of their own distribution
 (``kddcup99/kddcup.data_10_percent.gz``, ``odds/thyroid.mat``, ...).
 
+A data directory named by the argument or by ``DAGMM_DATA_DIR`` must exist:
+when it does not, :func:`require_data_dir` raises :class:`DataDirMissingError`
+("data directory ... does not exist (from ...)") and nothing is created at
+that path, not even by a download (a mistyped path must not turn into a fresh,
+empty data folder). Only the default ``data/raw/``, the project's own download
+folder, is created when a download needs it.
+
 Every file is checked against a pinned sha256. A missing file is downloaded
 from its canonical URL (or from ``$DAGMM_MIRROR_URL/<relative path>`` when
 that variable is set, e.g. a local mirror) and verified before it is moved
@@ -28,9 +35,12 @@ __all__ = [
     "DataFile",
     "DataFileError",
     "DataFileMissingError",
+    "DataDirMissingError",
     "DataChecksumError",
     "REGISTRY",
     "resolve_data_dir",
+    "data_dir_source",
+    "require_data_dir",
     "sha256sum",
     "fetch_file",
     "source_url",
@@ -44,6 +54,15 @@ class DataFileError(RuntimeError):
 
 class DataFileMissingError(DataFileError, FileNotFoundError):
     """A data file is absent and could not be downloaded."""
+
+
+class DataDirMissingError(DataFileMissingError):
+    """The data directory itself does not exist (or is not a folder).
+
+    A subclass of :class:`DataFileMissingError`, so code that handles a
+    missing data file handles this too; the message says that the folder,
+    not a file in it, is missing, and where its path came from.
+    """
 
 
 class DataChecksumError(DataFileError):
@@ -110,14 +129,82 @@ _CHUNK = 1 << 20
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+def data_dir_source(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The data directory and where its path came from.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        The ``data_dir`` argument of a loader; None or ``""`` means "not given".
+
+    Returns
+    -------
+    path : Path
+        Absolute path of the data directory (see :func:`resolve_data_dir`).
+    source : str
+        ``"the data_dir argument"``, ``"DAGMM_DATA_DIR"`` or ``"the default"``;
+        a relative argument or ``DAGMM_DATA_DIR`` also names the value as given
+        and the working directory it was resolved against.
+    """
+    for given, source in ((data_dir, "the data_dir argument"), (os.environ.get("DAGMM_DATA_DIR"), "DAGMM_DATA_DIR")):
+        if given is not None and str(given) != "":
+            path = Path(given).expanduser().resolve()
+            if not Path(given).expanduser().is_absolute():
+                source = f"{source} = {str(given)!r}, relative to the working directory {os.getcwd()}"
+            return path, source
+    return paths.DATA_RAW, "the default"
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data directory: argument, then ``$DAGMM_DATA_DIR``, then ``data/raw/``."""
-    if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser().resolve()
-    env = os.environ.get("DAGMM_DATA_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    return paths.DATA_RAW
+    """The data directory: argument, then ``$DAGMM_DATA_DIR``, then ``data/raw/``.
+
+    Only resolves the path; it may not exist (see :func:`require_data_dir`).
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        A loader's ``data_dir`` argument; None or ``""`` means "not given".
+
+    Returns
+    -------
+    Path, absolute
+    """
+    return data_dir_source(data_dir)[0]
+
+
+def require_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory, which must exist unless it is the default ``data/raw/``.
+
+    Every loader resolves its folder through this function before it reads,
+    downloads or creates anything, so a mistyped ``data_dir`` or
+    ``DAGMM_DATA_DIR`` is reported as a missing folder and never created.
+    The default ``data/raw/`` is the project's own download folder: it may be
+    absent and is created by the first download into it.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        A loader's ``data_dir`` argument; None or ``""`` means "not given".
+
+    Returns
+    -------
+    Path, absolute
+
+    Raises
+    ------
+    DataDirMissingError
+        The directory named by the argument or ``DAGMM_DATA_DIR`` does not
+        exist or is not a folder; the message names it and where it came from.
+    """
+    path, source = data_dir_source(data_dir)
+    if path == paths.DATA_RAW or path.is_dir():
+        return path
+    what = "is not a folder" if path.exists() else "does not exist"
+    fix = "pass" if source.startswith("the data_dir argument") else "set it to"
+    raise DataDirMissingError(
+        f"data directory {path} {what} (from {source}); {fix} the folder that holds the data "
+        "files, see data/README.md"
+    )
 
 
 def sha256sum(path: str | os.PathLike) -> str:
@@ -185,12 +272,20 @@ def fetch_file(
     relpath : str
         Key of :data:`REGISTRY`, e.g. ``"odds/thyroid.mat"``.
     data_dir : path-like, optional
-        Data directory (see :func:`resolve_data_dir`).
+        Data directory (see :func:`resolve_data_dir`); it must exist unless it
+        is the default ``data/raw/`` (see :func:`require_data_dir`).
     download : bool, default True
         Try to download a missing file.
 
+    Returns
+    -------
+    Path
+        The file, verified against its pinned sha256.
+
     Raises
     ------
+    DataDirMissingError
+        The data directory does not exist; nothing was downloaded or created.
     DataFileMissingError
         The file is absent and could not be downloaded; the message names the
         URL and the folder to put it in.
@@ -200,7 +295,7 @@ def fetch_file(
     if relpath not in REGISTRY:
         raise KeyError(f"Unknown data file {relpath!r}; known: {sorted(REGISTRY)}")
     entry = REGISTRY[relpath]
-    root = resolve_data_dir(data_dir)
+    root = require_data_dir(data_dir)
     path = root / entry.relpath
     if not path.exists():
         url = _source_url(entry)

@@ -23,6 +23,18 @@ size and a hash of the input files' pinned checksums: a rerun with the same
 files never decodes again, and changed files (which fail verification first)
 can never be served from a stale cache.
 
+Each cache ``images_<name>_<size>px_<key>.npy`` has a sidecar
+``images_<name>_<size>px_<key>.json`` holding the array's shape, dtype and
+the sha256 of its bytes. On load the array must have the expected shape and
+dtype, match that sha256 and lie in [0, 1] (no NaN or inf); a cache that is
+truncated, garbage, of the wrong shape or dtype, without a sidecar, or full of
+NaN is reported in a :class:`CacheRebuiltWarning` naming its path and rebuilt
+from the verified images. Both files are written to a temporary file and
+renamed into place, so an interrupted run leaves no half-written cache (and
+a cache whose sidecar was not yet written is simply rebuilt). The check costs
+one sha256 over the array already read into memory (about 0.1 s for 150 MB),
+not a second read of the file, against the minutes a decode takes.
+
 MVTec AD is downloaded from its canonical per-category archive when its
 folder is missing (``$DAGMM_MIRROR_URL/mvtec_ad/<category>.tar.xz`` when that
 variable is set); Intel Image Classification sits behind a Kaggle login, so a
@@ -31,11 +43,13 @@ missing folder is an error that says where to get it and how to lay it out.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
 import tempfile
 import urllib.error
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,7 +58,7 @@ import numpy as np
 
 from . import paths
 from .files import atomic_path
-from .fetch import DataFileMissingError, _verify, download_url, resolve_data_dir, source_url
+from .fetch import DataFileMissingError, _verify, download_url, require_data_dir, source_url
 
 __all__ = [
     "IMAGE_DATASETS",
@@ -53,6 +67,7 @@ __all__ = [
     "load_mvtec",
     "load_intel",
     "read_manifest",
+    "CacheRebuiltWarning",
     "MVTEC_URLS",
     "INTEL_PAGE",
 ]
@@ -66,6 +81,11 @@ INTEL_PAGE = "https://www.kaggle.com/datasets/puneet6060/intel-image-classificat
 INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 MIN_SIDE = 8  # an image with a side shorter than this is rejected as not a real photo
 _RESIZE_VERSION = "pil-bilinear-rgb-v1"  # part of the cache key: change it when decoding changes
+_CACHE_FORMAT = 1  # version of the cache's sidecar record
+
+
+class CacheRebuiltWarning(UserWarning):
+    """A derived cache was damaged or unverifiable and is being rebuilt from its inputs."""
 
 
 @dataclass(frozen=True)
@@ -152,19 +172,114 @@ def _verify_files(root: Path, rels: list[str], manifest: dict[str, str]) -> None
         _verify(root / r, manifest[r])  # DataChecksumError naming the file and both hashes
 
 
+def _array_sha256(X: np.ndarray) -> str:
+    """Hex sha256 of an array's bytes in C order."""
+    return hashlib.sha256(np.ascontiguousarray(X).reshape(-1).view(np.uint8)).hexdigest()
+
+
+def _sidecar(cache: Path) -> Path:
+    """The JSON record (shape, dtype, sha256) beside a cached array."""
+    return cache.with_suffix(".json")
+
+
+def _read_cache(cache: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str]:
+    """A cached float32 array of ``shape`` with values in [0, 1], or why it cannot be used.
+
+    Parameters
+    ----------
+    cache : Path
+        The ``.npy`` file; its sidecar is :func:`_sidecar` of it.
+    shape : tuple of int
+        The shape the array must have.
+
+    Returns
+    -------
+    X : ndarray or None
+        The array when it passed every check, else None.
+    problem : str
+        ``""`` when ``X`` is returned; otherwise what is wrong with the cache,
+        phrased to follow its path.
+    """
+    side = _sidecar(cache)
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+        expected_sha = record["sha256"]
+        if record.get("format") != _CACHE_FORMAT or not isinstance(expected_sha, str):
+            raise ValueError(f"unknown format {record.get('format')!r}")
+    except FileNotFoundError:
+        return None, f"has no checksum record {side.name} (written by an older version or an interrupted run)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"has an unreadable checksum record {side.name} ({exc})"
+    try:
+        X = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        return None, f"cannot be read: truncated or not an .npy file ({exc})"
+    if not isinstance(X, np.ndarray) or X.shape != shape or X.dtype != np.float32:
+        return None, f"holds {getattr(X, 'dtype', type(X).__name__)} {getattr(X, 'shape', '')}, expected float32 {shape}"
+    if _array_sha256(X) != expected_sha:
+        return None, f"does not match the sha256 in {side.name} (damaged or overwritten)"
+    if X.size and not (X.min() >= 0.0 and X.max() <= 1.0):  # NaN fails both comparisons
+        return None, "holds NaN, inf or values outside [0, 1]"
+    return X, ""
+
+
+def _write_cache(cache: Path, X: np.ndarray) -> None:
+    """Write ``X`` and its sidecar record, each through a temporary file renamed into place.
+
+    The array goes first: an interrupt between the two leaves an array
+    without a record (or with the old record, whose sha256 no longer
+    matches), which the next load rebuilds.
+    """
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, X)
+    record = {"format": _CACHE_FORMAT, "shape": list(X.shape), "dtype": str(X.dtype), "sha256": _array_sha256(X)}
+    with atomic_path(_sidecar(cache)) as tmp:
+        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
 def _load_cached(name: str, root: Path, rels: list[str], manifest: dict[str, str], size: int, cache_dir) -> np.ndarray:
-    """Verified, decoded and resized images (N, 3, size, size), from the cache when possible."""
+    """Verified, decoded and resized images (N, 3, size, size), from the cache when it is sound.
+
+    Parameters
+    ----------
+    name : str
+        Data set name, part of the cache file's name.
+    root : Path
+        Data set folder the relative paths ``rels`` are under.
+    rels : list of str
+        The images, in row order.
+    manifest : dict
+        Pinned sha256 of each relative path.
+    size : int
+        Side of the resized images.
+    cache_dir : path-like or None
+        Cache folder; None means ``data/processed/``.
+
+    Returns
+    -------
+    ndarray (N, 3, size, size), float32 in [0, 1]
+
+    Warns
+    -----
+    CacheRebuiltWarning
+        The cache exists but failed a check (see :func:`_read_cache`); the
+        message names its path and the reason, and the cache is rebuilt.
+    """
     _verify_files(root, rels, manifest)
     key = hashlib.sha256("\n".join([_RESIZE_VERSION, str(size)] + [f"{manifest[r]} {r}" for r in rels]).encode()).hexdigest()[:16]
     cache_dir = Path(cache_dir) if cache_dir is not None else paths.DATA_PROCESSED
     cache = cache_dir / f"images_{name}_{size}px_{key}.npy"
     if cache.exists():
-        X = np.load(cache)
-        if X.shape == (len(rels), 3, size, size) and X.dtype == np.float32:
+        X, problem = _read_cache(cache, (len(rels), 3, size, size))
+        if X is not None:
             return X
+        warnings.warn(
+            f"image cache {cache} {problem}; rebuilding it from the {len(rels)} verified image files",
+            CacheRebuiltWarning,
+            stacklevel=3,
+        )
     X = np.stack([_decode(root / r, size) for r in rels]) if rels else np.zeros((0, 3, size, size), np.float32)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, X)
+    _write_cache(cache, X)
     return X
 
 
@@ -173,12 +288,29 @@ def _download_mvtec(root: Path, category: str) -> str:
 
     Returns "" on success or the reason it failed. The archive itself has no
     pinned checksum; every file it unpacks is verified against the manifest.
+    ``root``'s parent, the data directory, has been checked to exist (or is
+    the default ``data/raw/``) by :func:`dagmm.fetch.require_data_dir`.
+
+    Parameters
+    ----------
+    root : Path
+        The ``mvtec_ad`` folder inside the data directory.
+    category : str
+        MVTec AD category, e.g. ``"bottle"``.
+
+    Returns
+    -------
+    str
+        ``""`` on success, else the reason.
     """
     rel = f"mvtec_ad/{category}.tar.xz"
     url = source_url(rel, MVTEC_URLS.get(category))
     if url is None:
         return f"no download address is known for category {category!r}"
-    root.mkdir(parents=True, exist_ok=True)
+    try:  # only the default data/raw/ may be created on the way; any other data directory exists
+        root.mkdir(parents=root.parent == paths.DATA_RAW, exist_ok=True)
+    except FileNotFoundError:
+        return f"the data directory {root.parent} does not exist"
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{category}.") as tmp:
         archive = Path(tmp) / f"{category}.tar.xz"
         try:
@@ -215,7 +347,8 @@ def load_mvtec(
     size : int, default 64
         Side of the resized square images.
     data_dir : path-like, optional
-        Data directory (argument, ``$DAGMM_DATA_DIR``, then ``data/raw/``).
+        Data directory (argument, ``$DAGMM_DATA_DIR``, then ``data/raw/``); a
+        folder named by the argument or the variable must exist.
     download : bool, default True
         Download ``<category>.tar.xz`` when the category folder is missing.
     cache_dir : path-like, optional
@@ -224,6 +357,18 @@ def load_mvtec(
     Returns
     -------
     ImageSet with ``kind`` the test folder (``good`` or the defect type).
+
+    Raises
+    ------
+    dagmm.fetch.DataDirMissingError
+        The data directory does not exist; nothing is downloaded or created.
+    dagmm.fetch.DataFileMissingError, dagmm.fetch.DataChecksumError
+        The category folder or an image is missing, or an image is not the pinned one.
+
+    Warns
+    -----
+    CacheRebuiltWarning
+        The resized-image cache was damaged and is rebuilt (the message names it).
     """
     size = _check_size(size)
     manifest = read_manifest("mvtec_ad")
@@ -231,7 +376,7 @@ def load_mvtec(
     if not any(r.startswith(prefix) for r in manifest):
         raise ValueError(f"no pinned checksums for MVTec AD category {category!r}; known: "
                          f"{sorted({r.split('/')[0] for r in manifest})}")
-    base = resolve_data_dir(data_dir) / "mvtec_ad"
+    base = require_data_dir(data_dir) / "mvtec_ad"
     folder = base / category
     if not folder.is_dir():
         reason = "download=False"
@@ -278,16 +423,29 @@ def load_intel(
         Folder holding ``intel_image/seg_train/<class>/*.jpg`` (Kaggle's
         ``seg_train/seg_train`` flattened to ``seg_train``).
     cache_dir : path-like, optional
+        Where resized arrays are cached (default ``data/processed/``).
 
     Returns
     -------
     ImageSet with ``kind`` the scene class.
+
+    Raises
+    ------
+    dagmm.fetch.DataDirMissingError
+        The data directory does not exist (nothing is created there).
+    dagmm.fetch.DataFileMissingError, dagmm.fetch.DataChecksumError
+        The dataset folder or an image is missing, or an image is not the pinned one.
+
+    Warns
+    -----
+    CacheRebuiltWarning
+        The resized-image cache was damaged and is rebuilt (the message names it).
     """
     size = _check_size(size)
     if normal_class not in INTEL_CLASSES:
         raise ValueError(f"normal_class must be one of {INTEL_CLASSES}, got {normal_class!r}")
     manifest = read_manifest("intel_image")
-    base = resolve_data_dir(data_dir) / "intel_image"
+    base = require_data_dir(data_dir) / "intel_image"
     if not (base / "seg_train").is_dir() or not (base / "seg_test").is_dir():
         raise DataFileMissingError(
             f"Missing Intel Image Classification folder {base} (seg_train/ and seg_test/)\n"
@@ -323,7 +481,22 @@ def load_image_dataset(
     *,
     cache_dir: str | os.PathLike | None = None,
 ) -> ImageSet:
-    """``"mvtec_bottle"`` or ``"intel_forest"`` (see the module docstring)."""
+    """``"mvtec_bottle"`` or ``"intel_forest"`` (see the module docstring).
+
+    Parameters
+    ----------
+    name : {"mvtec_bottle", "intel_forest"}
+    size : int, default 64
+        Side of the resized square images.
+    data_dir : path-like, optional
+        Data directory (argument, ``$DAGMM_DATA_DIR``, then ``data/raw/``).
+    cache_dir : path-like, optional
+        Where resized arrays are cached (default ``data/processed/``).
+
+    Returns
+    -------
+    ImageSet
+    """
     if name == "mvtec_bottle":
         return load_mvtec("bottle", size, data_dir, cache_dir=cache_dir)
     if name == "intel_forest":
