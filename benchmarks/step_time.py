@@ -201,9 +201,10 @@ def main(argv=None):
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
     # the common design first, as it runs elsewhere: before this process's malloc settings (dagmm.allocator,
-    # applied by prepare_device and irreversible), which then apply to everything below, the common design again too
+    # applied by tune_process and irreversible), which then apply to everything below, the common design again too
     dev = resolve_device(args.device)
     commons = [(time_common_design(dev, args.steps), allocator.describe())]
+    allocator.tune_process()
     dev = prepare_device(args.device)
     est = DAGMM.from_paper("kddcup")
     peak = matmul_rate(dev)

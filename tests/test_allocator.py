@@ -1,4 +1,5 @@
-"""dagmm.allocator: CPU training reuses freed memory instead of page-faulting, and results do not change.
+"""dagmm.allocator: once asked for (tune_process), CPU training reuses freed memory instead of
+page-faulting, and results do not change; a plain fit applies nothing.
 
 Each case runs in a fresh interpreter: the malloc settings are per process and
 cannot be undone once applied.
@@ -17,14 +18,17 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 SCRIPT = textwrap.dedent(
     """
-    import hashlib, json, resource
+    import hashlib, json, os, resource
+    import numpy as np
     import torch
     torch.set_num_threads(1)
     from dagmm import DAGMM, allocator
     from dagmm.estimator import build_module
-    from dagmm.training import Stepper, make_generators, prepare_device
+    from dagmm.training import Stepper, make_generators
 
-    prepare_device("cpu")  # what every fit does first
+    if os.environ.get("TUNE") == "1":
+        allocator.tune_process()  # what the notebooks and the runner ask for
+    DAGMM(hidden=(4,), n_components=2, epochs=1, device="cpu", random_state=0).fit(np.random.rand(64, 5))  # a plain fit
     # KDDCUP's 20-run training step (batch 1024, 118 features): activations up to 9.7 MB each
     est = DAGMM.from_paper("kddcup")
     module = build_module(est, 20, 118)
@@ -40,7 +44,7 @@ SCRIPT = textwrap.dedent(
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 30
     # the weights after those 35 steps, to compare across settings
     weights = torch.cat([p.detach().flatten() for p in module.parameters()]).numpy()
-    print(json.dumps(dict(applied=allocator.retain_freed_memory(), describe=allocator.describe(),
+    print(json.dumps(dict(applied="keeping freed memory" in allocator.describe(), describe=allocator.describe(),
                           faults_per_step=faults, weights=hashlib.sha256(weights.tobytes()).hexdigest())))
     """
 )
@@ -57,15 +61,15 @@ def run(**env):
 
 @pytest.fixture(scope="module")
 def tuned():
-    return run()
+    return run(TUNE="1")
 
 
 @pytest.fixture(scope="module")
 def untuned():
-    return run(DAGMM_MALLOC_TUNING="0")
+    return run()  # plain fits only
 
 
-def test_applied_by_default_on_glibc(tuned, untuned):
+def test_applied_when_asked_for_and_only_then(tuned, untuned):
     import ctypes
 
     try:
@@ -85,8 +89,9 @@ def test_steps_stop_page_faulting_and_weights_are_unchanged(tuned, untuned):
     assert tuned["weights"] == untuned["weights"]
 
 
-def test_the_users_own_malloc_settings_win():
-    out = run(MALLOC_MMAP_THRESHOLD_="131072")
+@pytest.mark.parametrize("env", [dict(MALLOC_MMAP_THRESHOLD_="131072"), dict(DAGMM_MALLOC_TUNING="0")])
+def test_the_users_own_malloc_settings_and_the_opt_out_win(env):
+    out = run(TUNE="1", **env)
     assert not out["applied"]
 
 
@@ -99,6 +104,8 @@ def test_training_table_in_huge_page_memory_holds_the_same_values(monkeypatch):
 
     rng = np.random.default_rng(0)
     big = rng.normal(size=(allocator.HUGE_PAGE_MIN_BYTES // 8 + 3, 2))  # float64, 16 MiB + a bit as float32
+    assert allocator.huge_page_array(big.shape) is None  # not unless tune_process switched huge pages on
+    monkeypatch.setitem(allocator._state, "huge_pages", True)  # as tune_process does
     t = table_to_device(big, "cpu")
     assert t.dtype == torch.float32 and t.shape == big.shape
     np.testing.assert_array_equal(t.numpy(), big.astype(np.float32))

@@ -53,14 +53,14 @@ def estimators(ep):
     """Every method at a small size, ``ep`` epochs (per stage)."""
     return {
         "GMM-EN": DAGMMVariant(lambda_recon=0, epochs=ep, **DK),
-        "E2E-AE": DAGMMVariant(score="recon", epochs=ep, **DK),
-        "PAE": DAGMMVariant(score="recon", lambda_energy=0, lambda_cov=0, epochs=ep, **DK),
+        "E2E-AE": DAGMMVariant(scoring="recon", epochs=ep, **DK),
+        "PAE": DAGMMVariant(scoring="recon", lambda_energy=0, lambda_cov=0, epochs=ep, **DK),
         "PAE-GMM-EM": DAGMMVariant(pretrain_epochs=ep, second_stage="em", epochs=ep, **DK),
         "PAE-GMM": DAGMMVariant(pretrain_epochs=ep, second_stage="frozen", epochs=ep, **DK),
         "DAGMM-p": DAGMMVariant(pretrain_epochs=ep, second_stage="finetune", epochs=ep, **DK),
         "DAGMM-NVI": DAGMMVariant(objective="nvi", epochs=ep, **DK),
         "DSEBM-e": DSEBM(epochs=ep, **OWN),
-        "DSEBM-r": DSEBM(score="recon", epochs=ep, **OWN),
+        "DSEBM-r": DSEBM(scoring="recon", epochs=ep, **OWN),
         "DCN": DCN(hidden=(8, 4), latent_dim=1, n_clusters=2, pretrain_epochs=ep, epochs=ep, **OWN),
         "Deep SVDD": DeepSVDD(epochs=ep, **OWN),
         "OC-SVM": SklearnDetector(OneClassSVM(nu=0.1, gamma="scale"), random_state=0),
@@ -81,8 +81,8 @@ def test_beats_chance_on_two_clusters(method, problem):
     assert roc_auc_score(yte, energy) > 0.7  # chance is 0.5; its null sd here is ~0.045
     np.testing.assert_allclose(est.score_samples(Xte), -energy)
     np.testing.assert_allclose(est.decision_function(Xte), est.threshold_ - energy)
-    assert set(np.unique(est.predict(Xte))) <= {0, 1}
-    assert est.predict(Xte)[yte == 1].mean() > est.predict(Xte)[yte == 0].mean()
+    assert set(np.unique(est.predict(Xte))) <= {-1, 1}  # scikit-learn's OutlierMixin: -1 = anomaly
+    assert (est.predict(Xte)[yte == 1] == -1).mean() > (est.predict(Xte)[yte == 0] == -1).mean()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -120,7 +120,7 @@ def test_bad_input_raises_clear_value_errors(method, problem):
 @pytest.mark.parametrize(
     "est, param",
     [
-        (DAGMMVariant(score="energy2", **DK), "score"),
+        (DAGMMVariant(scoring="energy2", **DK), "scoring"),
         (DAGMMVariant(second_stage="em2", pretrain_epochs=1, **DK), "second_stage"),
         (DAGMMVariant(pretrain_epochs=-1, **DK), "pretrain_epochs"),
         (DSEBM(noise_std=0.0, **OWN), "noise_std"),
@@ -138,14 +138,14 @@ def test_bad_parameters_are_named(est, param, problem):
 
 def test_pae_is_the_pretraining_of_the_pretrained_variants(problem):
     Xtr, Xte, _ = problem
-    pae = DAGMMVariant(score="recon", lambda_energy=0, lambda_cov=0, epochs=5, **DK).fit(Xtr)
+    pae = DAGMMVariant(scoring="recon", lambda_energy=0, lambda_cov=0, epochs=5, **DK).fit(Xtr)
     frozen = DAGMMVariant(pretrain_epochs=5, second_stage="frozen", epochs=3, **DK).fit(Xtr)
     em = DAGMMVariant(pretrain_epochs=5, second_stage="em", epochs=3, **DK).fit(Xtr)
     ref = pae.module_.compressor.state_dict()
     for m in (frozen, em):  # the compressor left by pre-training is PAE's, and PAE-GMM keeps it frozen
         for k, v in m.module_.compressor.state_dict().items():
             torch.testing.assert_close(v, ref[k], rtol=0, atol=0)
-    np.testing.assert_allclose(frozen.set_params(score="recon").energy(Xte), pae.energy(Xte), rtol=1e-6)
+    np.testing.assert_allclose(frozen.set_params(scoring="recon").energy(Xte), pae.energy(Xte), rtol=1e-6)
 
 
 def test_pae_gmm_em_fits_the_mixture_of_sklearn(problem):
@@ -206,7 +206,7 @@ def test_dsebm_recon_score_is_the_squared_energy_gradient(problem):
     x = torch.as_tensor(problem[1][:20])[None]
     xs = m.scaled(x).requires_grad_(True)
     (g,) = torch.autograd.grad(m.energy_scaled(xs).sum(), xs)
-    np.testing.assert_allclose(est.set_params(score="recon").energy(problem[1][:20]), g.pow(2).sum(-1)[0].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(est.set_params(scoring="recon").energy(problem[1][:20]), g.pow(2).sum(-1)[0].numpy(), rtol=1e-5)
 
 
 def test_ecod_follows_its_definition():

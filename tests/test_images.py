@@ -391,8 +391,8 @@ def test_conv_dagmm_beats_chance_and_the_autoencoder_control_skips_the_mixture()
     dagmm = ConvDAGMM(**kw).fit(Xtr)
     assert roc_auc_score(y, dagmm.anomaly_score(X)) > 0.8
     assert roc_auc_score(y, -dagmm.score_samples(X)) > 0.8
-    assert set(np.unique(dagmm.predict(X))) <= {0, 1} and dagmm.transform(X).shape == (40, 5)
-    ae = clone(dagmm).set_params(lambda_energy=0.0, lambda_cov=0.0, score="recon").fit(Xtr)
+    assert set(np.unique(dagmm.predict(X))) <= {-1, 1} and dagmm.transform(X).shape == (40, 5)  # -1 = anomaly
+    ae = clone(dagmm).set_params(lambda_energy=0.0, lambda_cov=0.0, scoring="recon").fit(Xtr)
     assert roc_auc_score(y, ae.anomaly_score(X)) > 0.8
     # without the mixture terms the loss is the reconstruction error alone
     out = ae.module_(torch.as_tensor(Xn[None]))
@@ -412,7 +412,7 @@ def test_bad_images_and_parameters_are_clear_value_errors():
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         est.fit(bad)
-    for k, v in dict(architecture="vgg", channels=(8, 0), score="mse", preprocessing="minmax", lr=-1.0, latent_dim=0).items():
+    for k, v in dict(architecture="vgg", channels=(8, 0), scoring="mse", preprocessing="minmax", lr=-1.0, latent_dim=0).items():
         with pytest.raises(ValueError, match=k):
             clone(est).set_params(**{k: v}).fit(np.zeros((4, 3, 16, 16), np.float32))
     fitted = clone(est).fit(_blobs(8, 16, 0))

@@ -3,78 +3,186 @@ from __future__ import annotations
 
 import copy
 import numbers
+import re
+from numbers import Integral, Real
 from typing import Sequence
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn import get_config
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import training
 from .configs import paper_setting
 from .compressors import VAECompressor, VQCompressor
 from .mixture import MIXTURES
-from .model import ANOMALY_LOSSES, DAGMMModule
+from .model import DAGMMModule
 from .nn import EstimationNetwork, MLPCompressor
 
-__all__ = ["DAGMM", "fit_runs", "build_module", "anomaly_scores", "score_stats", "COMPRESSORS", "SCORINGS"]
+__all__ = ["DAGMM", "AnomalyDetectorMixin", "fit_runs", "build_module", "anomaly_scores", "score_stats", "COMPRESSORS",
+           "SCORINGS", "DEVICES", "check_device", "check_widths", "check_n_samples", "uses_cuda"]
 
 COMPRESSORS = ("ae", "vae", "vqvae")
 SCORINGS = ("energy", "energy+recon", "recon")
+DEVICES = ("auto", "cpu", "cuda")  # and "cuda:<index>", or a torch.device of type "cpu" or "cuda"
 
 INIT_SEED_OFFSET = 0
 SHUFFLE_SEED_OFFSET = 2_000_033
 
+# scikit-learn parameter constraints (sklearn.utils._param_validation) shared by the estimators here
+POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+NONNEGATIVE_INT = [Interval(Integral, 0, None, closed="left")]
+POSITIVE_REAL = [Interval(Real, 0, None, closed="neither")]  # finite: an open-ended interval excludes inf
+NONNEGATIVE_REAL = [Interval(Real, 0, None, closed="left")]
+CONTAMINATION = [Interval(Real, 0, 0.5, closed="right")]
+DEVICE = [str, torch.device]  # the value is checked by check_device
+WIDTHS = [tuple, list]  # the values are checked by check_widths
 
-def _check_params(est: "DAGMM") -> None:
-    def bad(name, what):
-        raise ValueError(f"DAGMM parameter {name}={getattr(est, name)!r}: {what}")
 
-    def is_int(v):
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+def _invalid(est, name: str, expected: str):
+    """scikit-learn's error for a parameter value that its constraints cannot describe."""
+    raise InvalidParameterError(
+        f"The {name!r} parameter of {type(est).__name__} must be {expected}. Got {getattr(est, name)!r} instead."
+    )
 
-    hidden = est.hidden
-    if not isinstance(hidden, (tuple, list)) or not all(is_int(h) and h > 0 for h in hidden):
-        bad("hidden", "expected a tuple of positive ints")
-    for name in ("latent_dim", "estimation_hidden", "n_components", "batch_size"):
-        v = getattr(est, name)
-        if not is_int(v) or v < 1:
-            bad(name, "expected a positive int")
-    if not is_int(est.epochs) or est.epochs < 0:
-        bad("epochs", "expected an int >= 0")
-    if not (isinstance(est.dropout, numbers.Real) and 0 <= est.dropout < 1):
-        bad("dropout", "expected a float in [0, 1)")
-    for name in ("lr", "cov_eps"):
-        v = getattr(est, name)
-        if not (isinstance(v, numbers.Real) and np.isfinite(v) and v > 0):
-            bad(name, "expected a positive float")
-    for name in ("lambda_energy", "lambda_cov", "lambda_recon"):
-        v = getattr(est, name)
-        if not (isinstance(v, numbers.Real) and np.isfinite(v) and v >= 0):
-            bad(name, "expected a float >= 0")
-    if not (isinstance(est.contamination, numbers.Real) and 0 < est.contamination <= 0.5):
-        bad("contamination", "expected a float in (0, 0.5]")
-    if est.threshold is not None and not (isinstance(est.threshold, numbers.Real) and np.isfinite(est.threshold)):
-        bad("threshold", "expected None or a finite float")
-    if est.preprocessing not in ("minmax", "zscore", None):
-        bad("preprocessing", "expected 'minmax', 'zscore' or None")
-    if est.compressor not in COMPRESSORS:
-        bad("compressor", f"expected one of {COMPRESSORS}")
-    if est.mixture not in MIXTURES:
-        bad("mixture", f"expected one of {tuple(MIXTURES)}")
-    if est.anomaly_loss not in ANOMALY_LOSSES:
-        bad("anomaly_loss", f"expected one of {ANOMALY_LOSSES}")
-    if est.scoring not in SCORINGS:
-        bad("scoring", f"expected one of {SCORINGS}")
-    if not isinstance(getattr(est, "torch_compile", False), (bool, np.bool_)):
-        bad("torch_compile", "expected True or False")
-    if not is_int(est.n_codes) or est.n_codes < 1:
-        bad("n_codes", "expected a positive int")
-    for name in ("kl_weight", "commitment", "anomaly_margin"):
-        v = getattr(est, name)
-        if not (isinstance(v, numbers.Real) and np.isfinite(v) and v >= 0):
-            bad(name, "expected a float >= 0")
+
+def check_device(est) -> None:
+    """Raise ``InvalidParameterError`` (a ValueError) unless ``est.device`` is one of
+    :data:`DEVICES`, ``"cuda:<index>"`` or a ``torch.device`` of type cpu or cuda: checked
+    before torch parses it. (CUDA asked for where there is none fails at fit, see
+    :func:`dagmm.training.resolve_device`.)"""
+    d = est.device
+    if isinstance(d, torch.device):
+        ok = d.type in ("cpu", "cuda")
+    else:
+        ok = isinstance(d, str) and (d in DEVICES or re.fullmatch(r"cuda:\d+", d) is not None)
+    if not ok:
+        _invalid(est, "device", "one of 'auto', 'cpu', 'cuda' or 'cuda:<index>', or a torch.device of type 'cpu' or 'cuda'")
+
+
+def check_widths(est, name: str = "hidden", *, allow_empty: bool = True) -> None:
+    """Raise ``InvalidParameterError`` unless ``est.<name>`` is a tuple (or list) of positive ints."""
+    v = getattr(est, name)
+    ok = isinstance(v, (tuple, list)) and (allow_empty or len(v) > 0) and all(
+        isinstance(h, Integral) and not isinstance(h, bool) and h > 0 for h in v)
+    if not ok:
+        _invalid(est, name, "a tuple of positive ints" if allow_empty else "a non-empty tuple of positive ints")
+
+
+def check_n_samples(est, n_samples: int, name: str = "n_components", what: str = "mixture components") -> None:
+    """Raise ValueError, naming both numbers, if parameter ``name`` of ``est`` exceeds the training sample count."""
+    k = getattr(est, name)
+    if k > n_samples:
+        raise ValueError(f"{name}={k} is larger than the number of training samples ({n_samples}): "
+                         f"{type(est).__name__} needs at least as many training samples as {what}")
+
+
+def uses_cuda(device) -> bool:
+    """Whether an estimator with this ``device`` parameter trains on CUDA (False for an invalid one)."""
+    try:
+        return training.resolve_device(device).type == "cuda"
+    except Exception:  # an invalid device: fit will say so
+        return False
+
+
+class AnomalyDetectorMixin(OutlierMixin):
+    """The output convention and the fit contract of every detector in this package.
+
+    Output (scikit-learn's :class:`~sklearn.base.OutlierMixin`):
+
+    * ``anomaly_score(X)``: higher = more anomalous (DAGMM: the sample energy
+      by default); the score the study ranks;
+    * ``score_samples(X) = -anomaly_score(X)``: higher = more normal;
+    * ``decision_function(X) = threshold_ - anomaly_score(X)
+      = score_samples(X) - offset_``: negative for rows flagged as anomalies;
+    * ``predict(X)``: **-1 for an anomaly** (``decision_function < 0``), **+1
+      for a normal row**; ``fit_predict(X)`` the same for the training rows.
+
+    ``threshold_`` is the ``1 - contamination`` quantile of the training rows'
+    anomaly scores (or the ``threshold`` parameter where there is one), so a
+    fraction ``contamination`` of the training rows is flagged. Scorers agree
+    with ``predict``: the ``roc_auc`` scorer ranks by ``decision_function``, so
+    its positive class is +1 (normal), the label ``predict`` gives to the
+    higher values. The study's 0/1 labels (1 = anomaly, as
+    :func:`dagmm.load_dataset`) and its scores (higher = more anomalous) are
+    derived explicitly: :func:`dagmm.protocol.anomaly_labels` and
+    :func:`dagmm.protocol.estimator_scores`.
+
+    Fit: the parameters are checked first (``_parameter_constraints``, with
+    scikit-learn's ``InvalidParameterError``, a ValueError), then the data. A
+    fit is transactional: if it fails (bad input, an exception or an
+    interrupt during training, a loss or training scores that became NaN or
+    inf), the estimator is left exactly as it was: unfitted, or with its
+    previous fit. Before a fit every scoring method raises ``NotFittedError``.
+
+    Subclasses define ``_fit(X, y)`` (which sets the fitted attributes,
+    ``threshold_`` among them), ``anomaly_score(X)`` (which checks that the
+    estimator is fitted), ``_parameter_constraints`` and, for what those cannot
+    express, ``_check_param_values()``.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def _check_params(self) -> None:
+        """Raise ``InvalidParameterError`` (a ValueError) naming the first invalid parameter."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        self._check_param_values()
+
+    def _check_param_values(self) -> None:
+        """Checks that the constraints cannot express (subclasses extend)."""
+
+    def fit(self, X, y=None):
+        """Fit on the training rows ``X``; returns self.
+
+        ``y`` is ignored (unsupervised), except by ``DAGMM(anomaly_loss=...)``,
+        where 1 marks labelled anomalies. A failed fit leaves the estimator as it was.
+        """
+        before = self.__dict__.copy()
+        try:
+            self._check_params()
+            self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def fit_predict(self, X, y=None):
+        """``fit(X, y).predict(X)``: -1 for the training rows flagged as anomalies, +1 for the others."""
+        return self.fit(X, y).predict(X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """``-anomaly_score(X)``: higher means more normal (scikit-learn's convention), shape (n_samples,)."""
+        return -self.anomaly_score(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``threshold_ - anomaly_score(X)``: negative for rows flagged as anomalies, shape (n_samples,)."""
+        score = self.anomaly_score(X)  # raises NotFittedError before fit
+        return self.threshold_ - score
+
+    def predict(self, X) -> np.ndarray:
+        """-1 for anomalies (``decision_function(X) < 0``), +1 for normal rows, shape (n_samples,)."""
+        return np.where(self.decision_function(X) < 0, -1, 1).astype(np.int64)
+
+    @property
+    def offset_(self) -> float:
+        """``-threshold_``: ``decision_function = score_samples - offset_``, as for scikit-learn's detectors."""
+        return -self.threshold_
+
+    def _threshold_from(self, train_scores) -> float:
+        """``threshold_`` from the training rows' anomaly scores; FloatingPointError if any is NaN or inf."""
+        scores = np.asarray(train_scores, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            raise FloatingPointError(f"{type(self).__name__}: the anomaly scores of the training rows are NaN or inf "
+                                     "(training diverged); nothing was fitted")
+        fixed = getattr(self, "threshold", None)
+        if fixed is not None:
+            return float(fixed)
+        return float(np.quantile(scores, 1.0 - self.contamination))
 
 
 def build_module(est: "DAGMM", n_runs: int, n_features: int) -> DAGMMModule:
@@ -133,6 +241,7 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
         if bool((counts != counts[0]).any()) or int(counts[0]) < 2:
             raise ValueError("every run needs the same number (>= 2) of normal training rows")
         normal_idx = idx[keep].reshape(len(seeds), -1)
+    check_n_samples(est, normal_idx.shape[1])
     if est.preprocessing == "minmax":
         training.fit_minmax(module, Xt, normal_idx)
     elif est.preprocessing == "zscore":
@@ -192,7 +301,7 @@ def anomaly_scores(module: DAGMMModule, Xt: torch.Tensor, idx, scoring: str = "e
     return total
 
 
-class DAGMM(OutlierMixin, BaseEstimator):
+class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMixin, BaseEstimator):
     """Deep Autoencoding Gaussian Mixture Model (Zong et al., ICLR 2018).
 
     A compression network (autoencoder) maps each sample to a low-dimensional
@@ -204,11 +313,20 @@ class DAGMM(OutlierMixin, BaseEstimator):
     ``lambda_energy`` times the sample energy (negative log-likelihood under
     the mixture) plus ``lambda_cov`` times a penalty on small variances.
 
-    Sign conventions: :meth:`energy` is higher for more anomalous samples;
-    :meth:`score_samples` is ``-energy`` (higher = more normal, as in
-    scikit-learn); :meth:`decision_function` is ``threshold_ - energy``
-    (negative = anomaly); :meth:`predict` returns **1 for an anomaly and 0
-    for a normal sample**, the labels of :func:`dagmm.load_dataset`.
+    Output convention (scikit-learn's ``OutlierMixin``, see
+    :class:`AnomalyDetectorMixin`): :meth:`energy` and :meth:`anomaly_score`
+    are higher for more anomalous samples; :meth:`score_samples` is
+    ``-anomaly_score`` (higher = more normal); :meth:`decision_function` is
+    ``threshold_ - anomaly_score`` (negative = anomaly); :meth:`predict`
+    returns **-1 for an anomaly and +1 for a normal sample**. The 0/1 labels
+    of :func:`dagmm.load_dataset` (1 = anomaly) are
+    ``dagmm.protocol.anomaly_labels(model.predict(X))``. :meth:`transform`
+    gives the representation ``z`` (``fit_transform`` and ``set_output`` work
+    as for scikit-learn's transformers).
+
+    A fit changes nothing in the process (no malloc, dynamo or logging
+    settings; :func:`dagmm.allocator.tune_process` applies the study's CPU
+    tuning where asked for), and a failed fit leaves the estimator as it was.
 
     Parameters
     ----------
@@ -218,7 +336,7 @@ class DAGMM(OutlierMixin, BaseEstimator):
         Size of ``z_c``.
     estimation_hidden : int, default 10
     n_components : int, default 4
-        Mixture components K.
+        Mixture components K; at most the number of training samples.
     dropout : float, default 0.5
         Dropout in the estimation network.
     lambda_energy, lambda_cov : float, default 0.1, 0.005
@@ -239,9 +357,9 @@ class DAGMM(OutlierMixin, BaseEstimator):
     contamination : float in (0, 0.5], default 0.2
         Fraction of training samples above the threshold of :meth:`predict`.
     threshold : float, optional
-        Energy threshold of :meth:`predict`; overrides ``contamination``.
-    device : str, default "auto"
-        "auto" uses CUDA when available.
+        Threshold on :meth:`anomaly_score` of :meth:`predict`; overrides ``contamination``.
+    device : str or torch.device, default "auto"
+        "auto" (CUDA when available), "cpu", "cuda" or "cuda:<index>".
     random_state : int, RandomState or None
         Seeds initialisation, shuffling and dropout.
     verbose : bool, default False
@@ -280,9 +398,43 @@ class DAGMM(OutlierMixin, BaseEstimator):
         The fitted torch module (one run), mixture parameters as buffers.
     n_features_in_ : int
     threshold_ : float
-        Energy threshold used by :meth:`predict`.
+        Threshold on :meth:`anomaly_score` used by :meth:`predict`.
+    offset_ : float
+        ``-threshold_`` (``decision_function = score_samples - offset_``).
     loss_history_ : ndarray of shape (epochs,)
+    score_stats_ : dict or None
+        Training statistics of ``scoring="energy+recon"``.
     """
+
+    _parameter_constraints: dict = {
+        "hidden": WIDTHS,
+        "latent_dim": POSITIVE_INT,
+        "estimation_hidden": POSITIVE_INT,
+        "n_components": POSITIVE_INT,
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lambda_energy": NONNEGATIVE_REAL,
+        "lambda_cov": NONNEGATIVE_REAL,
+        "lambda_recon": NONNEGATIVE_REAL,
+        "lr": POSITIVE_REAL,
+        "epochs": NONNEGATIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "cov_eps": POSITIVE_REAL,
+        "preprocessing": [StrOptions({"minmax", "zscore"}), None],
+        "contamination": CONTAMINATION,
+        "threshold": [Interval(Real, None, None, closed="neither"), None],
+        "device": DEVICE,
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "compressor": [StrOptions(set(COMPRESSORS))],
+        "kl_weight": NONNEGATIVE_REAL,
+        "n_codes": POSITIVE_INT,
+        "commitment": NONNEGATIVE_REAL,
+        "mixture": [StrOptions(set(MIXTURES))],
+        "anomaly_loss": [StrOptions({"inverse", "hinge"}), None],
+        "anomaly_margin": NONNEGATIVE_REAL,
+        "scoring": [StrOptions(set(SCORINGS))],
+        "torch_compile": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -348,9 +500,9 @@ class DAGMM(OutlierMixin, BaseEstimator):
         """The paper's setting for ``dataset`` ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")."""
         return cls(**{**paper_setting(dataset), **overrides})
 
-    def _check_params(self) -> None:
-        """Raise ValueError naming the first invalid parameter (subclasses extend)."""
-        _check_params(self)
+    def _check_param_values(self) -> None:
+        check_widths(self, "hidden")
+        check_device(self)
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
         """The torch module for ``n_runs`` runs on samples of ``input_shape`` (subclasses override)."""
@@ -379,12 +531,16 @@ class DAGMM(OutlierMixin, BaseEstimator):
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
     def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features).
+        """Fit on X (n_samples, n_features); returns self.
 
         ``y`` is ignored (unsupervised) unless ``anomaly_loss`` is set; then
         it is required, with 1 marking labelled anomalies among the rows.
+        A failed fit (bad input, divergence, an exception) leaves the
+        estimator as it was.
         """
-        self._check_params()
+        return super().fit(X, y)
+
+    def _fit(self, X, y=None) -> None:
         X = self._validate_X(X, reset=True)
         labels = None
         if self.anomaly_loss is not None:
@@ -395,21 +551,19 @@ class DAGMM(OutlierMixin, BaseEstimator):
                 raise ValueError(f"y must be 0/1 with shape ({len(X)},)")
         all_rows = np.arange(len(X))[None]
         module, history, Xt = fit_runs(self, X, all_rows, [self._seed()], labels=labels)
-        self.module_ = module
-        self.loss_history_ = history["loss"][:, 0]
         if history["failed"][0]:
             raise FloatingPointError(
                 "DAGMM training diverged (the loss became NaN or inf); try a smaller lr "
-                "or a larger cov_eps"
+                "or a larger cov_eps. Nothing was fitted."
             )
         normal_rows = all_rows if labels is None else np.flatnonzero(labels == 0)[None]
-        self.score_stats_ = score_stats(module, Xt, normal_rows) if self.scoring == "energy+recon" else None
-        if self.threshold is not None:
-            self.threshold_ = float(self.threshold)
-        else:
-            train_score = anomaly_scores(module, Xt, normal_rows, self.scoring, self.score_stats_)[0]
-            self.threshold_ = float(np.quantile(train_score, 1.0 - self.contamination))
-        return self
+        stats = score_stats(module, Xt, normal_rows) if self.scoring == "energy+recon" else None
+        train_score = anomaly_scores(module, Xt, normal_rows, self.scoring, stats)[0]
+        self.threshold_ = self._threshold_from(train_score)
+        self.module_ = module
+        self.loss_history_ = history["loss"][:, 0]
+        self.score_stats_ = stats
+        self._n_features_out = module.estimation.fc1.in_features  # z = [z_c, rel, cos]
 
     def energy(self, X) -> np.ndarray:
         """Sample energy of each row (higher = more anomalous), shape (n_samples,)."""
@@ -426,18 +580,6 @@ class DAGMM(OutlierMixin, BaseEstimator):
         Xt = torch.as_tensor(X).to(self.module_.shift.device)
         rows = np.arange(len(X))[None]
         return anomaly_scores(self.module_, Xt, rows, self.scoring, self.score_stats_)[0].astype(np.float64)
-
-    def score_samples(self, X) -> np.ndarray:
-        """``-anomaly_score(X)``: higher means more normal (scikit-learn's convention)."""
-        return -self.anomaly_score(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """``threshold_ - anomaly_score(X)``: negative for samples flagged as anomalies."""
-        return self.threshold_ - self.anomaly_score(X)
-
-    def predict(self, X) -> np.ndarray:
-        """1 for anomalies (score above ``threshold_``), 0 for normal samples."""
-        return (self.anomaly_score(X) > self.threshold_).astype(np.int64)
 
     def transform(self, X) -> np.ndarray:
         """The low-dimensional representation z = [z_c, rel, cos], shape (n_samples, latent_dim + 2)."""
@@ -456,5 +598,6 @@ class DAGMM(OutlierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = True  # CUDA kernels; on the CPU a fixed seed is exact
+        tags.non_deterministic = uses_cuda(self.device)  # CUDA kernels; on the CPU a fixed seed is exact
+        tags.transformer_tags.preserves_dtype = ["float32"]  # z is float32 whatever the input's dtype
         return tags

@@ -25,22 +25,19 @@ test images against that type alone.
 """
 from __future__ import annotations
 
-import numbers
 import time
-import types
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import training
 from .conv import COMPRESSORS
-from .estimator import DAGMM
-from .estimator import _check_params as _check_dagmm_params
-from .estimator import fit_runs
+from .estimator import DAGMM, WIDTHS, check_device, check_widths, fit_runs
 from .images import ImageSet
 from .mixture import GaussianMixture
 from .model import DAGMMModule
@@ -81,7 +78,11 @@ class ConvDAGMM(DAGMM):
     """DAGMM with a convolutional compression network, for images (N, 3, S, S) in [0, 1].
 
     ``z = [z_c, relative Euclidean distance, cosine similarity]`` feeds the
-    estimation network as in the paper; only the compressor differs.
+    estimation network as in the paper; only the compressor differs. The
+    output convention and the fit contract are :class:`dagmm.DAGMM`'s
+    (:class:`dagmm.estimator.AnomalyDetectorMixin`): :meth:`predict` returns -1
+    for an anomalous image and +1 for a normal one, ``decision_function`` is
+    negative for anomalies, a failed fit leaves the estimator as it was.
 
     Parameters
     ----------
@@ -100,8 +101,8 @@ class ConvDAGMM(DAGMM):
         Adam learning rate.
     epochs : int, default 20
     batch_size : int, default 64
-    score : {"energy", "recon"}, default "energy"
-        What :meth:`predict` and :meth:`score_samples` use: the sample energy
+    scoring : {"energy", "recon"}, default "energy"
+        What :meth:`anomaly_score` (and so :meth:`predict` and :meth:`score_samples`) use: the sample energy
         (DAGMM) or the squared reconstruction error (the autoencoder control,
         with ``lambda_energy = lambda_cov = 0``).
     preprocessing : None
@@ -119,6 +120,16 @@ class ConvDAGMM(DAGMM):
     loss_history_ : ndarray (epochs,)
     """
 
+    _parameter_constraints: dict = {
+        **{k: DAGMM._parameter_constraints[k] for k in (
+            "latent_dim", "estimation_hidden", "n_components", "dropout", "lambda_energy", "lambda_cov", "lambda_recon",
+            "lr", "epochs", "batch_size", "cov_eps", "contamination", "threshold", "device", "random_state", "verbose")},
+        "architecture": [StrOptions(set(COMPRESSORS))],
+        "channels": WIDTHS,
+        "scoring": [StrOptions({"energy", "recon"})],
+        "preprocessing": [None],  # images are used as given (already in [0, 1])
+    }
+
     def __init__(
         self,
         *,
@@ -135,7 +146,7 @@ class ConvDAGMM(DAGMM):
         epochs=20,
         batch_size=64,
         cov_eps=1e-6,
-        score="energy",
+        scoring="energy",
         preprocessing=None,
         contamination=0.05,
         threshold=None,
@@ -156,7 +167,7 @@ class ConvDAGMM(DAGMM):
         self.epochs = epochs
         self.batch_size = batch_size
         self.cov_eps = cov_eps
-        self.score = score
+        self.scoring = scoring
         self.preprocessing = preprocessing
         self.contamination = contamination
         self.threshold = threshold
@@ -164,19 +175,9 @@ class ConvDAGMM(DAGMM):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        if self.architecture not in COMPRESSORS:
-            raise ValueError(f"ConvDAGMM parameter architecture={self.architecture!r}: expected one of {sorted(COMPRESSORS)}")
-        ch = self.channels
-        if not isinstance(ch, (tuple, list)) or not ch or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c > 0 for c in ch):
-            raise ValueError(f"ConvDAGMM parameter channels={ch!r}: expected a tuple of positive ints")
-        if self.score not in ("energy", "recon"):
-            raise ValueError(f"ConvDAGMM parameter score={self.score!r}: expected 'energy' or 'recon'")
-        if self.preprocessing is not None:
-            raise ValueError(f"ConvDAGMM parameter preprocessing={self.preprocessing!r}: images take None "
-                             "(they are already in [0, 1])")
-        # DAGMM's own checks, with DAGMM's defaults for the options images do not have
-        _check_dagmm_params(types.SimpleNamespace(**{**DAGMM().get_params(), **self.get_params(), "hidden": (1,)}))
+    def _check_param_values(self) -> None:
+        check_widths(self, "channels", allow_empty=False)
+        check_device(self)
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
         c, h, w = input_shape
@@ -209,37 +210,27 @@ class ConvDAGMM(DAGMM):
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         Xt = torch.as_tensor(X).to(self.module_.shift.device)
-        return training.compute_scores(self.module_, Xt, np.arange(len(X))[None], self.score, chunk=256)[0].astype(np.float64)
+        return training.compute_scores(self.module_, Xt, np.arange(len(X))[None], self.scoring, chunk=256)[0].astype(np.float64)
 
     def fit(self, X, y=None):
-        """Fit on training images X (N, C, S, S); ``y`` is ignored."""
-        self._check_params()
+        """Fit on training images X (N, C, S, S); ``y`` is ignored. A failed fit leaves the estimator as it was."""
+        return super().fit(X, y)
+
+    def _fit(self, X, y=None) -> None:
         X = self._validate_X(X, reset=True)
         module, history, _ = fit_runs(self, X, np.arange(len(X))[None], [self._seed()])
+        if history["failed"][0]:
+            raise FloatingPointError("ConvDAGMM training diverged (the loss became NaN or inf); try a smaller lr. "
+                                     "Nothing was fitted.")
         self.module_ = module
         self.loss_history_ = history["loss"][:, 0]
-        if history["failed"][0]:
-            raise FloatingPointError("ConvDAGMM training diverged (the loss became NaN or inf); try a smaller lr")
-        if self.threshold is not None:
-            self.threshold_ = float(self.threshold)
-        else:
-            self.threshold_ = float(np.quantile(self._scores(X), 1.0 - self.contamination))
-        return self
+        self.threshold_ = self._threshold_from(self._scores(X))
+        self._n_features_out = module.estimation.fc1.in_features  # z = [z_c, rel, cos]
 
     def anomaly_score(self, X) -> np.ndarray:
-        """Energy (``score="energy"``) or reconstruction error (``"recon"``), higher = more anomalous, (N,)."""
+        """Energy (``scoring="energy"``) or reconstruction error (``"recon"``), higher = more anomalous, (N,)."""
         check_is_fitted(self)
         return self._scores(self._validate_X(X, reset=False))
-
-    def score_samples(self, X) -> np.ndarray:
-        return -self.anomaly_score(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        return self.threshold_ - self.anomaly_score(X)
-
-    def predict(self, X) -> np.ndarray:
-        """1 for anomalies (score above ``threshold_``), 0 for normal images."""
-        return (self.anomaly_score(X) > self.threshold_).astype(np.int64)
 
     def transform(self, X) -> np.ndarray:
         """z = [z_c, rel, cos], shape (N, latent_dim + 2)."""
@@ -247,6 +238,13 @@ class ConvDAGMM(DAGMM):
         Xt = torch.as_tensor(self._validate_X(X, reset=False)).to(self.module_.shift.device)
         z, _ = training.embed(self.module_, Xt, np.arange(len(X))[None], chunk=256)
         return z[0].cpu().numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # images (N, C, S, S): scikit-learn's estimator checks, which feed 2-d tables, do not apply
+        # (tests/test_sklearn_contract.py checks the rest of the contract on images)
+        tags.input_tags.two_d_array = False
+        return tags
 
 
 def subsample(data: ImageSet, max_train: int | None, max_test: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +301,7 @@ def run_image_method(
     ----------
     data : ImageSet
     estimator : ConvDAGMM
-        Template; its ``score`` says what is scored (energy or reconstruction error).
+        Template; its ``scoring`` says what is scored (energy or reconstruction error).
     seeds : sequence of int
         Run r uses seed ``seeds[r]`` (initialisation, shuffling, dropout).
     method : str
@@ -336,7 +334,7 @@ def run_image_method(
     if y.min() == y.max():
         raise ValueError("the test images must contain normal and anomalous ones")
     rho = float(y.mean())
-    kind_score = estimator.score
+    kind_score = estimator.scoring
     thr_idx = train_idx
     if max_threshold_images is not None and len(train_idx) > max_threshold_images:
         thr_idx = np.sort(np.random.default_rng(0).choice(train_idx, max_threshold_images, replace=False))
@@ -488,7 +486,7 @@ def run_framework(
             names["dagmm"]: base,
             # the control: the same network without the estimation network's terms, scored by
             # reconstruction error
-            names["ae"]: ConvDAGMM(**{**base.get_params(), "lambda_energy": 0.0, "lambda_cov": 0.0, "score": "recon"}),
+            names["ae"]: ConvDAGMM(**{**base.get_params(), "lambda_energy": 0.0, "lambda_cov": 0.0, "scoring": "recon"}),
         }
         artifacts[name] = {}
         for method, est in methods.items():

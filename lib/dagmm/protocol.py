@@ -14,6 +14,13 @@ For each run seed ``s`` in ``0..n_runs-1``:
 A run whose scores contain NaN or inf is *failed*: it is kept, counted in
 ``n_failed``, and scored as a detector that finds nothing (precision, recall
 and F1 0, AUROC 0.5, AUPRC the test prevalence), so means are over all runs.
+
+Conventions: the protocol works with anomaly scores that are higher for more
+anomalous samples and with 0/1 labels where 1 is an anomaly (the labels of
+:func:`dagmm.load_dataset`). The estimators follow scikit-learn's
+``OutlierMixin`` instead (``predict``: -1 anomaly, +1 normal;
+``score_samples`` and ``decision_function``: higher = more normal), so both
+are derived here, explicitly: :func:`estimator_scores` and :func:`anomaly_labels`.
 """
 from __future__ import annotations
 
@@ -32,6 +39,8 @@ __all__ = [
     "make_split",
     "make_splits",
     "top_rho_predict",
+    "estimator_scores",
+    "anomaly_labels",
     "evaluate_scores",
     "random_f1",
     "run_batched",
@@ -92,6 +101,30 @@ def top_rho_predict(scores: np.ndarray, rho: float) -> np.ndarray:
         raise ValueError(f"rho must be in (0, 1), got {rho}")
     thr = np.quantile(scores, 1.0 - rho)
     return (scores > thr).astype(np.int64)
+
+
+def estimator_scores(estimator, X) -> np.ndarray:
+    """A fitted estimator's anomaly scores of the rows ``X``, higher = more anomalous (float64).
+
+    ``estimator.anomaly_score(X)`` for the estimators of this package (DAGMM:
+    the score of its ``scoring``, the sample energy by default; the
+    baselines: their ``energy``), else ``estimator.energy(X)``, else
+    ``-estimator.score_samples(X)`` (scikit-learn's detectors, whose
+    ``score_samples`` is higher for more normal samples).
+    """
+    for name in ("anomaly_score", "energy"):
+        if hasattr(estimator, name):
+            return np.asarray(getattr(estimator, name)(X), dtype=np.float64)
+    return -np.asarray(estimator.score_samples(X), dtype=np.float64)
+
+
+def anomaly_labels(predicted) -> np.ndarray:
+    """The protocol's 0/1 labels (1 = anomaly) from ``predict`` / ``fit_predict`` output
+    (scikit-learn's outlier convention: -1 = anomaly, +1 = normal)."""
+    predicted = np.asarray(predicted)
+    if not np.isin(predicted, (-1, 1)).all():
+        raise ValueError(f"expected predictions of -1 (anomaly) and +1 (normal), got values {np.unique(predicted)[:5]}")
+    return (predicted == -1).astype(np.int64)
 
 
 def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
@@ -259,18 +292,13 @@ def run_estimator(
 
     ``make_estimator(seed)`` returns an unfitted estimator; ``score(est, X)``
     returns anomaly scores (higher = more anomalous), by default
-    ``est.energy(X)`` if it exists, else ``-est.score_samples(X)``.
+    :func:`estimator_scores` (``anomaly_score``, ``energy`` or ``-score_samples``).
     """
     rows = []
     for i, s in enumerate(splits):
         t0 = time.perf_counter()
         est = make_estimator(s.seed).fit(X[s.train_idx])
-        if score is not None:
-            sc = score(est, X[s.test_idx])
-        elif hasattr(est, "energy"):
-            sc = est.energy(X[s.test_idx])
-        else:
-            sc = -est.score_samples(X[s.test_idx])
+        sc = score(est, X[s.test_idx]) if score is not None else estimator_scores(est, X[s.test_idx])
         m = evaluate_scores(y[s.test_idx], sc, rho)
         rows.append(dict(dataset=name, method=method, run=i, seed=s.seed, **m, seconds=time.perf_counter() - t0))
     return pd.DataFrame(rows)

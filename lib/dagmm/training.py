@@ -22,9 +22,9 @@ from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 from .nn import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
-COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept per process (dynamo's recompile_limit)
+COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept (dynamo's recompile_limit while compiled steps run)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
 _CPP_WRAPPER_FAILED = False  # set by the first failed compile with inductor's C++ wrapper: later ones go without
 
@@ -43,15 +43,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def prepare_device(device: str | torch.device | None = "auto") -> torch.device:
-    """:func:`resolve_device`, and on the CPU :func:`dagmm.allocator.retain_freed_memory`
-    (once per process), so training steps reuse freed memory instead of page-faulting.
-    Every fit calls this before its first allocation."""
-    dev = resolve_device(device)
-    if dev.type == "cpu":
-        from .allocator import retain_freed_memory
+    """The device a fit trains on (:func:`resolve_device`); every fit calls this first.
 
-        retain_freed_memory()
-    return dev
+    It changes nothing in the process: the CPU tuning of :mod:`dagmm.allocator`
+    applies only after :func:`dagmm.allocator.tune_process`."""
+    return resolve_device(device)
 
 
 def describe_device(device: str | torch.device | None = "auto") -> str:
@@ -163,7 +159,7 @@ def dropout_masks(generators: Sequence[torch.Generator], epochs: int, n: int, wi
 def table_to_device(X, device) -> torch.Tensor:
     """A float32 copy of the data table ``X`` (N, ...) on ``device``, for training and scoring.
 
-    On the CPU a large table goes into huge-page memory
+    On the CPU, after :func:`dagmm.allocator.tune_process`, a large table goes into huge-page memory
     (:func:`dagmm.allocator.huge_page_array`): mini-batches gather random rows
     from it, and with 4 KB pages each row cost a TLB miss. The copy is always
     row-major (C order), whatever the layout of ``X``: the loaders' tables
@@ -295,7 +291,11 @@ class Stepper:
         kernels. Shapes are dynamic, so a network compiles once per process
         (tens of seconds) for every batch size and run count, with separate
         versions only for sizes 0 and 1. Results agree with eager steps to
-        float rounding, not bitwise. If compiling fails, the step runs
+        float rounding, not bitwise. While a compiled step runs, dynamo's
+        recompile limit is at least :data:`COMPILE_LIMIT` and inductor's c-shim
+        notices are filtered (:func:`compile_settings`); both are put back
+        afterwards unless :func:`dagmm.allocator.tune_process` set them for
+        the whole process. If compiling fails, the step runs
         eagerly, with a warning, and later steppers in the process do not
         try again.
 
@@ -310,12 +310,6 @@ class Stepper:
         self.use_graph = cuda_graph and next(module.parameters()).device.type == "cuda"
         self.compiled = bool(compile) and not self.use_graph and not _COMPILE_FAILED
         if self.compiled:
-            from torch._dynamo import config as dynamo_config
-
-            # every stepper shares the compiled versions of DAGMMModule.loss (one per network,
-            # mixture and loss weights); dynamo's default of 8 would quietly fall back to eager
-            dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, COMPILE_LIMIT)
-            _quiet_cpp_wrapper_notices()
             # dynamic: every batch size and run count; cpp_wrapper: the code between the kernels is
             # C++ too (inductor's Python wrapper cost ~1 ms per KDDCUP step); without it if that fails
             self._cpp_wrapper = not _CPP_WRAPPER_FAILED
@@ -342,12 +336,13 @@ class Stepper:
         global _COMPILE_FAILED, _CPP_WRAPPER_FAILED
         if self.compiled:
             try:
-                if self._compiled_calls:
-                    loss, n_ret = self._loss_backward(self.loss_fn, xb, mb, nb, yb)
-                else:  # the first call compiles forward and backward
-                    with warnings.catch_warnings():  # inductor's own deprecation notices, not the user's concern
-                        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+                with compile_settings():
+                    if self._compiled_calls:
                         loss, n_ret = self._loss_backward(self.loss_fn, xb, mb, nb, yb)
+                    else:  # the first call compiles forward and backward
+                        with warnings.catch_warnings():  # inductor's own deprecation notices, not the user's concern
+                            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+                            loss, n_ret = self._loss_backward(self.loss_fn, xb, mb, nb, yb)
                 self._compiled_calls += 1
             except Exception as exc:  # inductor's errors (no C++ compiler, ...) have no common base class
                 if self._cpp_wrapper:  # once more with inductor's Python wrapper, for this and later steppers
@@ -450,10 +445,50 @@ class _NoShimNotice(logging.Filter):
         return "missing a c-shim implementation" not in record.getMessage()
 
 
-def _quiet_cpp_wrapper_notices() -> None:
+def quiet_cpp_wrapper_notices() -> None:
+    """Process-wide: filter inductor's c-shim notices (called by :func:`dagmm.allocator.tune_process`)."""
     log = logging.getLogger("torch._inductor.ir")
     if not any(isinstance(f, _NoShimNotice) for f in log.filters):
         log.addFilter(_NoShimNotice())
+
+
+def raise_compile_limit() -> None:
+    """Process-wide: dynamo's ``recompile_limit`` to at least :data:`COMPILE_LIMIT`
+    (called by :func:`dagmm.allocator.tune_process`)."""
+    from torch._dynamo import config as dynamo_config
+
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, COMPILE_LIMIT)
+
+
+@contextlib.contextmanager
+def compile_settings():
+    """What a compiled step needs while it runs (its first call compiles), put back afterwards.
+
+    Every stepper shares the compiled versions of ``DAGMMModule.loss`` (one
+    per network, mixture and loss weights): dynamo's default recompile limit
+    of 8 would quietly fall back to eager, so it is at least
+    :data:`COMPILE_LIMIT` inside; and inductor's notice that the Cholesky
+    solve runs through its generic C++ fallback is filtered. Nothing is
+    changed where :func:`dagmm.allocator.tune_process` has set both for the
+    whole process. A few microseconds per step otherwise.
+    """
+    from torch._dynamo import config as dynamo_config
+
+    log = logging.getLogger("torch._inductor.ir")
+    added = None
+    if not any(isinstance(f, _NoShimNotice) for f in log.filters):
+        added = _NoShimNotice()
+        log.addFilter(added)
+    limit = dynamo_config.recompile_limit
+    if limit < COMPILE_LIMIT:
+        dynamo_config.recompile_limit = COMPILE_LIMIT
+    try:
+        yield
+    finally:
+        if limit < COMPILE_LIMIT:
+            dynamo_config.recompile_limit = limit
+        if added is not None:
+            log.removeFilter(added)
 
 
 def _flatten_parameters(params: list) -> nn.Parameter | None:

@@ -1,14 +1,16 @@
 """The paper's baselines (Zong et al., 2018, Table 2) and modern detectors beside them.
 
 Every estimator follows :class:`dagmm.DAGMM`'s API: ``fit(X)``, ``energy(X)``
-(higher = more anomalous), ``score_samples = -energy``, ``predict`` (1 =
-anomaly). The torch ones train many runs at once (leading run axis).
+(higher = more anomalous), ``score_samples = -energy``, ``decision_function``
+(negative = anomaly), ``predict`` (-1 = anomaly, +1 = normal, scikit-learn's
+``OutlierMixin``; :class:`dagmm.estimator.AnomalyDetectorMixin`). The torch
+ones train many runs at once (leading run axis).
 
 =================== ================================================ ===========================
 method              estimator                                        module
 =================== ================================================ ===========================
 OC-SVM              SklearnDetector(OneClassSVM(...))                classic
-DSEBM-r, DSEBM-e    DSEBM(score="recon" / "energy")                  dsebm
+DSEBM-r, DSEBM-e    DSEBM(scoring="recon" / "energy")                dsebm
 DCN                 DCN                                              dcn
 GMM-EN ... DAGMM-NVI DAGMMVariant (ablations of DAGMM)                ablations
 Isolation Forest    SklearnDetector(IsolationForest())               classic

@@ -5,9 +5,9 @@ parameters; the named configurations are the paper's baselines:
 
 ========== =====================================================================
 GMM-EN     ``lambda_recon=0``: no reconstruction term in the objective, energy
-PAE        ``lambda_energy=lambda_cov=0, score="recon"``: the autoencoder alone,
+PAE        ``lambda_energy=lambda_cov=0, scoring="recon"``: the autoencoder alone,
            scored by its reconstruction error
-E2E-AE     ``score="recon"``: DAGMM trained as usual, scored by reconstruction error
+E2E-AE     ``scoring="recon"``: DAGMM trained as usual, scored by reconstruction error
 PAE-GMM-EM ``pretrain_epochs=E, second_stage="em"``: pre-trained autoencoder, then
            ``sklearn.mixture.GaussianMixture`` fitted by EM on z, scored by energy
 PAE-GMM    ``pretrain_epochs=E, second_stage="frozen"``: pre-trained autoencoder
@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from .. import training
-from ..estimator import DAGMM, INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, fit_runs
+from ..estimator import DAGMM, INIT_SEED_OFFSET, NONNEGATIVE_INT, SHUFFLE_SEED_OFFSET, check_n_samples, fit_runs
 from ..mixture import GaussianMixture
 from ..model import DAGMMModule
 from ..nn import EstimationNetwork, MLPCompressor
-from .base import BatchedDetector, is_int
+from .base import BatchedDetector
 
 __all__ = ["DAGMMVariant", "VariantModule", "SECOND_STAGE_SEED_OFFSET"]
 
@@ -93,9 +94,10 @@ class DAGMMVariant(BatchedDetector, DAGMM):
     ----------
     (every parameter of :class:`dagmm.DAGMM`), and
 
-    score : {"energy", "recon"}, default "energy"
+    scoring : {"energy", "recon"}, default "energy"
         What :meth:`energy` returns: the sample energy under the fitted
         mixture, or the squared reconstruction error in the scaled space.
+        (Named ``score`` before: scikit-learn reserves that name for a method.)
     pretrain_epochs : int, default 0
         Epochs of pre-training the compression network on reconstruction
         error alone (0: no pre-training; ``epochs`` is the second stage).
@@ -113,6 +115,17 @@ class DAGMMVariant(BatchedDetector, DAGMM):
     threshold_ : float
     loss_history_ : ndarray (pretrain_epochs + epochs,)
     """
+
+    _parameter_constraints: dict = {
+        **{k: DAGMM._parameter_constraints[k] for k in (
+            "hidden", "latent_dim", "estimation_hidden", "n_components", "dropout", "lambda_energy", "lambda_cov",
+            "lambda_recon", "lr", "epochs", "batch_size", "cov_eps", "preprocessing", "contamination", "threshold",
+            "device", "random_state", "verbose")},
+        "scoring": [StrOptions(set(SCORES))],
+        "pretrain_epochs": NONNEGATIVE_INT,
+        "second_stage": [StrOptions(set(STAGES))],
+        "objective": [StrOptions(set(OBJECTIVES))],
+    }
 
     def __init__(
         self,
@@ -135,7 +148,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         device="auto",
         random_state=None,
         verbose=False,
-        score="energy",
+        scoring="energy",
         pretrain_epochs=0,
         second_stage="finetune",
         objective="energy",
@@ -146,18 +159,13 @@ class DAGMMVariant(BatchedDetector, DAGMM):
             epochs=epochs, batch_size=batch_size, cov_eps=cov_eps, preprocessing=preprocessing,
             contamination=contamination, threshold=threshold, device=device, random_state=random_state, verbose=verbose,
         )
-        self.score = score
+        self.scoring = scoring
         self.pretrain_epochs = pretrain_epochs
         self.second_stage = second_stage
         self.objective = objective
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        for name, allowed in (("score", SCORES), ("second_stage", STAGES), ("objective", OBJECTIVES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"DAGMMVariant parameter {name}={getattr(self, name)!r}: expected one of {allowed}")
-        if not is_int(self.pretrain_epochs) or self.pretrain_epochs < 0:
-            raise ValueError(f"DAGMMVariant parameter pretrain_epochs={self.pretrain_epochs!r}: expected an int >= 0")
+    def _check_param_values(self) -> None:
+        DAGMM._check_param_values(self)
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> VariantModule:
         (n_features,) = input_shape
@@ -182,6 +190,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
+        check_n_samples(self, idx.shape[1])
         module = self._build_module(len(seeds), tuple(Xt.shape[1:]))
         module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
         module.to(device)
@@ -216,14 +225,11 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         return module, {"loss": np.concatenate([h1["loss"], h2["loss"]]), "failed": h1["failed"] | h2["failed"]}, Xt
 
     def _score_runs(self, module, Xt, idx, score: str | None = None) -> np.ndarray:
-        return training.compute_scores(module, Xt, idx, score or self.score)
+        return training.compute_scores(module, Xt, idx, score or self.scoring)
 
-    def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
-        super().fit(X, y)
-        if self.threshold is not None:
-            self.threshold_ = float(self.threshold)
-        return self
+    def _fit(self, X, y=None) -> None:
+        BatchedDetector._fit(self, X, y)  # threshold_: the ``threshold`` parameter if given
+        self._n_features_out = self.module_.estimation.fc1.in_features  # transform: z = [z_c, rel, cos]
 
 
 @torch.no_grad()
@@ -235,6 +241,9 @@ def fit_em(module: DAGMMModule, Xt: torch.Tensor, idx: torch.Tensor, seeds, reg_
     initialisation, one initialisation, up to 100 EM iterations). The
     covariances are stored without ``reg_covar``, which
     :class:`dagmm.mixture.GaussianMixture` adds back (as ``eps``) when scoring.
+    A run whose codes are not finite (its pre-training diverged) gets NaN
+    parameters, so its scores are NaN and it counts as failed, while the
+    other runs are fitted as usual.
     """
     from sklearn.mixture import GaussianMixture as SkGMM
 
@@ -245,6 +254,12 @@ def fit_em(module: DAGMMModule, Xt: torch.Tensor, idx: torch.Tensor, seeds, reg_
     phis, mus, covs = [], [], []
     for r, seed in enumerate(seeds):
         zr = z[r].double().cpu().numpy()
+        if not np.isfinite(zr).all():
+            d = zr.shape[1]
+            phis.append(np.full(k, np.nan))
+            mus.append(np.full((k, d), np.nan))
+            covs.append(np.full((k, d, d), np.nan))
+            continue
         gm = SkGMM(n_components=k, covariance_type="full", reg_covar=reg_covar, random_state=int(seed)).fit(zr)
         phis.append(gm.weights_)
         mus.append(gm.means_)

@@ -23,32 +23,18 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..estimator import AnomalyDetectorMixin, check_device, uses_cuda
 from ..protocol import RunSplit, evaluate_scores
 
-__all__ = ["BatchedDetector", "ThresholdMixin", "is_int", "check_positive", "run_shared"]
+__all__ = ["BatchedDetector", "ThresholdMixin", "is_int", "seed_of", "run_shared"]
 
 
 def is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def check_positive(est, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:
-    """Raise ValueError unless parameter ``name`` of ``est`` is a positive (or >= 0) number."""
-    v = getattr(est, name)
-    ok = is_int(v) if integer else (isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v))
-    if not ok or v < 0 or (v == 0 and not allow_zero):
-        what = "an int" if integer else "a float"
-        raise ValueError(f"{type(est).__name__} parameter {name}={v!r}: expected {what} {'>= 0' if allow_zero else '> 0'}")
-
-
-def check_contamination(est) -> None:
-    c = est.contamination
-    if not (isinstance(c, numbers.Real) and not isinstance(c, bool) and 0 < c <= 0.5):
-        raise ValueError(f"{type(est).__name__} parameter contamination={c!r}: expected a float in (0, 0.5]")
 
 
 def seed_of(random_state) -> int:
@@ -58,38 +44,29 @@ def seed_of(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-class ThresholdMixin:
-    """Sign conventions shared by every detector here.
+class ThresholdMixin(AnomalyDetectorMixin):
+    """The output convention of every detector here (:class:`dagmm.estimator.AnomalyDetectorMixin`,
+    scikit-learn's ``OutlierMixin``), for detectors whose anomaly score is :meth:`energy`.
 
-    :meth:`energy` is higher for more anomalous samples; ``score_samples`` is
-    ``-energy`` (scikit-learn's convention); ``decision_function`` is
-    ``threshold_ - energy`` (negative = anomaly); ``predict`` returns 1 for an
-    anomaly and 0 for a normal sample. ``threshold_`` is the ``1 - contamination``
-    quantile of the training energies.
+    ``energy(X)`` and ``anomaly_score(X)`` are higher for more anomalous
+    samples; ``score_samples`` is ``-energy`` (higher = more normal);
+    ``decision_function`` is ``threshold_ - energy`` (negative = anomaly);
+    ``predict`` returns -1 for an anomaly and +1 for a normal sample.
+    ``threshold_`` is the ``1 - contamination`` quantile of the training
+    energies. A failed fit leaves the estimator as it was.
     """
 
-    def _set_threshold(self, train_energy: np.ndarray) -> None:
-        self.threshold_ = float(np.quantile(train_energy, 1.0 - self.contamination))
-
-    def score_samples(self, X) -> np.ndarray:
-        """``-energy(X)``: higher means more normal."""
-        return -self.energy(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """``threshold_ - energy(X)``: negative for samples flagged as anomalies."""
-        return self.threshold_ - self.energy(X)
-
-    def predict(self, X) -> np.ndarray:
-        """1 for anomalies (energy above ``threshold_``), 0 for normal samples, shape (n_samples,)."""
-        return (self.energy(X) > self.threshold_).astype(np.int64)
+    def anomaly_score(self, X) -> np.ndarray:
+        """``energy(X)``: higher = more anomalous, shape (n_samples,)."""
+        return self.energy(X)
 
 
-class BatchedDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
+class BatchedDetector(ThresholdMixin, BaseEstimator):
     """Base of the torch baselines: ``fit`` / ``energy`` over ``_fit_runs`` / ``_score_runs``.
 
     Subclasses define ``__init__`` (keyword arguments only, stored as is),
-    ``_check_params``, ``_fit_runs`` and ``_score_runs``, and have the
-    parameters ``contamination``, ``device`` and ``random_state``.
+    ``_parameter_constraints``, ``_fit_runs`` and ``_score_runs``, and have
+    the parameters ``contamination``, ``device`` and ``random_state``.
 
     Attributes (after fit)
     ----------------------
@@ -102,18 +79,19 @@ class BatchedDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     def _seed(self) -> int:
         return seed_of(self.random_state)
 
-    def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features); ``y`` is ignored (unsupervised). Returns self."""
-        self._check_params()
+    def _check_param_values(self) -> None:
+        check_device(self)
+
+    def _fit(self, X, y=None) -> None:
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         idx = np.arange(len(X))[None]
         module, history, Xt = self._fit_runs(X, idx, [self._seed()])
+        if history["failed"][0]:
+            raise FloatingPointError(f"{type(self).__name__} training diverged (the loss became NaN or inf); "
+                                     "nothing was fitted")
+        self.threshold_ = self._threshold_from(self._score_runs(module, Xt, idx)[0])
         self.module_ = module
         self.loss_history_ = np.asarray(history["loss"])[:, 0]
-        if history["failed"][0]:
-            raise FloatingPointError(f"{type(self).__name__} training diverged (the loss became NaN or inf)")
-        self._set_threshold(self._score_runs(module, Xt, idx)[0])
-        return self
 
     def _device_of(self, module) -> torch.device:
         return next(iter(module.buffers())).device
@@ -134,7 +112,7 @@ class BatchedDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = True  # CUDA kernels; on the CPU a fixed seed is exact
+        tags.non_deterministic = uses_cuda(self.device)  # CUDA kernels; on the CPU a fixed seed is exact
         return tags
 
 

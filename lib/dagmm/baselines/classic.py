@@ -5,23 +5,26 @@
 training rows' statistics (as DAGMM does), optionally fits on a seeded
 random subsample of the training rows (kernel and neighbour methods do not
 scale to KDDCUP's ~200,000 training rows), and exposes ``energy`` =
-``-score_samples`` and ``predict`` 1 = anomaly.
+``-score_samples`` with the package's output convention (``predict`` -1 =
+anomaly, +1 = normal, as scikit-learn's detectors).
 
 :class:`ECOD` is our implementation of Li et al. (TKDE 2022); pyod is not a
 dependency of this project.
 """
 from __future__ import annotations
 
-import numbers
+from numbers import Integral
 
 import numpy as np
 from scipy.stats import skew
-from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import OneClassSVM
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .base import ThresholdMixin, check_contamination, is_int, seed_of
+from ..estimator import CONTAMINATION
+from .base import ThresholdMixin, seed_of
 
 __all__ = ["SklearnDetector", "ECOD"]
 
@@ -59,7 +62,7 @@ def _rbf_svm_scores(sv: np.ndarray, coef: np.ndarray, gamma: float, X: np.ndarra
     return out
 
 
-class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
+class SklearnDetector(ThresholdMixin, BaseEstimator):
     """A scikit-learn outlier detector under DAGMM's conventions.
 
     Parameters
@@ -84,6 +87,14 @@ class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {
+        "detector": [HasMethods(["fit", "score_samples"])],
+        "max_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "preprocessing": [StrOptions({"minmax"}), None],
+        "contamination": CONTAMINATION,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, detector=None, *, max_samples=None, preprocessing="minmax", contamination=0.2, random_state=None):
         self.detector = detector
         self.max_samples = max_samples
@@ -91,18 +102,7 @@ class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         self.contamination = contamination
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        if self.detector is None or not hasattr(self.detector, "fit"):
-            raise ValueError(f"SklearnDetector parameter detector={self.detector!r}: expected a scikit-learn detector")
-        if self.max_samples is not None and not (is_int(self.max_samples) and self.max_samples >= 2):
-            raise ValueError(f"SklearnDetector parameter max_samples={self.max_samples!r}: expected None or an int >= 2")
-        if self.preprocessing not in ("minmax", None):
-            raise ValueError(f"SklearnDetector parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
-        check_contamination(self)
-
-    def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
-        self._check_params()
+    def _fit(self, X, y=None) -> None:
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         seed = seed_of(self.random_state)
         if self.preprocessing == "minmax":
@@ -118,8 +118,7 @@ class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         if "random_state" in det.get_params():
             det.set_params(random_state=seed)
         self.detector_ = det.fit(Xfit)
-        self._set_threshold(self._energy(Xs))
-        return self
+        self.threshold_ = self._threshold_from(self._energy(Xs))
 
     def _energy(self, Xs: np.ndarray) -> np.ndarray:
         det = self.detector_
@@ -134,7 +133,7 @@ class SklearnDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         return self._energy((X - self.shift_) / self.scale_)
 
 
-class ECOD(ThresholdMixin, OutlierMixin, BaseEstimator):
+class ECOD(ThresholdMixin, BaseEstimator):
     """ECOD: empirical-cumulative-distribution-based outlier detection (Li et al., TKDE 2022).
 
     Each feature j gets the empirical CDF of the training rows. A sample's
@@ -160,18 +159,17 @@ class ECOD(ThresholdMixin, OutlierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {"contamination": CONTAMINATION}
+
     def __init__(self, *, contamination=0.2):
         self.contamination = contamination
 
-    def fit(self, X, y=None):
-        """Fit on X (n_samples, n_features); ``y`` is ignored. Returns self."""
-        check_contamination(self)
+    def _fit(self, X, y=None) -> None:
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         self.sorted_ = np.sort(X, axis=0)
         with np.errstate(all="ignore"):
             self.skewness_ = np.nan_to_num(skew(X, axis=0), nan=0.0)
-        self._set_threshold(self._energy(X))
-        return self
+        self.threshold_ = self._threshold_from(self._energy(X))
 
     def _energy(self, X: np.ndarray) -> np.ndarray:
         n = len(self.sorted_)

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from .. import training
+from ..estimator import (CONTAMINATION, DEVICE, NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, WIDTHS,
+                         check_n_samples, check_widths)
 from ..model import sq_error
 from ..nn import MLPCompressor
-from .base import BatchedDetector, check_contamination, check_positive, is_int
+from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
 
 __all__ = ["DCN", "DCNModule", "code_diagnosis"]
@@ -111,6 +114,22 @@ class DCN(BatchedDetector):
     loss_history_ : ndarray (pretrain_epochs + epochs,)
     """
 
+    _parameter_constraints: dict = {
+        "hidden": WIDTHS,
+        "latent_dim": POSITIVE_INT,
+        "n_clusters": POSITIVE_INT,
+        "kmeans_weight": NONNEGATIVE_REAL,
+        "pretrain_epochs": NONNEGATIVE_INT,
+        "epochs": NONNEGATIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "lr": POSITIVE_REAL,
+        "preprocessing": [StrOptions({"minmax"}), None],
+        "contamination": CONTAMINATION,
+        "device": DEVICE,
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, *, hidden=(60, 30, 10), latent_dim=1, n_clusters=4, kmeans_weight=1.0, pretrain_epochs=100,
                  epochs=100, batch_size=1024, lr=1e-3, preprocessing="minmax", contamination=0.2, device="auto",
                  random_state=None, verbose=False):
@@ -128,18 +147,9 @@ class DCN(BatchedDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        if not isinstance(self.hidden, (tuple, list)) or not all(is_int(h) and h > 0 for h in self.hidden):
-            raise ValueError(f"DCN parameter hidden={self.hidden!r}: expected a tuple of positive ints")
-        for name in ("latent_dim", "n_clusters", "batch_size"):
-            check_positive(self, name, integer=True)
-        for name in ("pretrain_epochs", "epochs"):
-            check_positive(self, name, integer=True, allow_zero=True)
-        check_positive(self, "lr")
-        check_positive(self, "kmeans_weight", allow_zero=True)
-        if self.preprocessing not in ("minmax", None):
-            raise ValueError(f"DCN parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
-        check_contamination(self)
+    def _check_param_values(self) -> None:
+        check_widths(self, "hidden")
+        super()._check_param_values()
 
     def _fit_runs(self, X, train_idx, seeds, desc: str = "DCN"):
         from sklearn.cluster import KMeans
@@ -148,8 +158,7 @@ class DCN(BatchedDetector):
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
         idx = training._as_index(train_idx, len(seeds), device)
-        if idx.shape[1] < self.n_clusters:
-            raise ValueError(f"DCN needs at least n_clusters={self.n_clusters} training samples, got {idx.shape[1]}")
+        check_n_samples(self, idx.shape[1], "n_clusters", "clusters")
         module = DCNModule(len(seeds), Xt.shape[1], self.hidden, self.latent_dim, self.n_clusters)
         module.reset_parameters(training.make_generators(seeds))
         module.to(device)

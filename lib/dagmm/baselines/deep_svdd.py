@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from .. import training
+from ..estimator import (CONTAMINATION, DEVICE, NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, WIDTHS,
+                         check_widths)
 from ..nn import RunLinear
-from .base import BatchedDetector, check_contamination, check_positive, is_int
+from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
 
 __all__ = ["DeepSVDD", "DeepSVDDModule"]
@@ -82,6 +85,19 @@ class DeepSVDD(BatchedDetector):
     loss_history_ : ndarray (epochs,)
     """
 
+    _parameter_constraints: dict = {
+        "hidden": WIDTHS,
+        "epochs": NONNEGATIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "lr": POSITIVE_REAL,
+        "weight_decay": NONNEGATIVE_REAL,
+        "preprocessing": [StrOptions({"minmax"}), None],
+        "contamination": CONTAMINATION,
+        "device": DEVICE,
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, *, hidden=(64, 32), epochs=100, batch_size=1024, lr=1e-3, weight_decay=1e-6,
                  preprocessing="minmax", contamination=0.2, device="auto", random_state=None, verbose=False):
         self.hidden = hidden
@@ -95,16 +111,9 @@ class DeepSVDD(BatchedDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        if not isinstance(self.hidden, (tuple, list)) or not self.hidden or not all(is_int(h) and h > 0 for h in self.hidden):
-            raise ValueError(f"DeepSVDD parameter hidden={self.hidden!r}: expected a non-empty tuple of positive ints")
-        check_positive(self, "epochs", integer=True, allow_zero=True)
-        check_positive(self, "batch_size", integer=True)
-        check_positive(self, "lr")
-        check_positive(self, "weight_decay", allow_zero=True)
-        if self.preprocessing not in ("minmax", None):
-            raise ValueError(f"DeepSVDD parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
-        check_contamination(self)
+    def _check_param_values(self) -> None:
+        check_widths(self, "hidden", allow_empty=False)
+        super()._check_param_values()
 
     def _fit_runs(self, X, train_idx, seeds, desc: str = "Deep SVDD"):
         self._check_params()

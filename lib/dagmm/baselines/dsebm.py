@@ -15,11 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from .. import training
+from ..estimator import CONTAMINATION, DEVICE, NONNEGATIVE_INT, POSITIVE_INT, POSITIVE_REAL, WIDTHS, check_widths
 from ..nn import RunLinear
-from .base import BatchedDetector, check_contamination, check_positive, is_int
+from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, randn_like_runs, train_runs
 
 __all__ = ["DSEBM", "DSEBMModule"]
@@ -94,8 +96,9 @@ class DSEBM(BatchedDetector):
     ----------
     hidden : tuple of int, default (64, 32)
         Widths of the energy network (see :class:`DSEBMModule`).
-    score : {"energy", "recon"}, default "energy"
-        DSEBM-e (energy) or DSEBM-r (reconstruction error).
+    scoring : {"energy", "recon"}, default "energy"
+        DSEBM-e (energy) or DSEBM-r (reconstruction error). (Named ``score``
+        before: scikit-learn reserves that name for a method.)
     noise_std : float, default 0.1
         Standard deviation of the denoising noise, in min-max scaled units.
     epochs, batch_size : int, default 100, 1024
@@ -115,10 +118,24 @@ class DSEBM(BatchedDetector):
     loss_history_ : ndarray (epochs,)
     """
 
-    def __init__(self, *, hidden=(64, 32), score="energy", noise_std=0.1, epochs=100, batch_size=1024, lr=1e-3,
+    _parameter_constraints: dict = {
+        "hidden": WIDTHS,
+        "scoring": [StrOptions({"energy", "recon"})],
+        "noise_std": POSITIVE_REAL,
+        "epochs": NONNEGATIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "lr": POSITIVE_REAL,
+        "preprocessing": [StrOptions({"minmax"}), None],
+        "contamination": CONTAMINATION,
+        "device": DEVICE,
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, hidden=(64, 32), scoring="energy", noise_std=0.1, epochs=100, batch_size=1024, lr=1e-3,
                  preprocessing="minmax", contamination=0.2, device="auto", random_state=None, verbose=False):
         self.hidden = hidden
-        self.score = score
+        self.scoring = scoring
         self.noise_std = noise_std
         self.epochs = epochs
         self.batch_size = batch_size
@@ -129,18 +146,9 @@ class DSEBM(BatchedDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        if not isinstance(self.hidden, (tuple, list)) or not self.hidden or not all(is_int(h) and h > 0 for h in self.hidden):
-            raise ValueError(f"DSEBM parameter hidden={self.hidden!r}: expected a non-empty tuple of positive ints")
-        if self.score not in ("energy", "recon"):
-            raise ValueError(f"DSEBM parameter score={self.score!r}: expected 'energy' or 'recon'")
-        if self.preprocessing not in ("minmax", None):
-            raise ValueError(f"DSEBM parameter preprocessing={self.preprocessing!r}: expected 'minmax' or None")
-        check_positive(self, "epochs", integer=True, allow_zero=True)
-        check_positive(self, "batch_size", integer=True)
-        check_positive(self, "lr")
-        check_positive(self, "noise_std")
-        check_contamination(self)
+    def _check_param_values(self) -> None:
+        check_widths(self, "hidden", allow_empty=False)
+        super()._check_param_values()
 
     def _fit_runs(self, X, train_idx, seeds, desc: str = "DSEBM"):
         self._check_params()
@@ -157,6 +165,6 @@ class DSEBM(BatchedDetector):
         return module, history, Xt
 
     def _score_runs(self, module, Xt, idx, score: str | None = None) -> np.ndarray:
-        kind = score or self.score
+        kind = score or self.scoring
         module.eval()
         return chunked(lambda xb: module.score(xb, kind), Xt, idx, module.n_runs)

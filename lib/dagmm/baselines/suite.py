@@ -112,9 +112,9 @@ def make_estimator(method: str, dataset: str, *, profile: str = "full", device: 
     e = dagmm_kw["epochs"]
     variants = {
         "DAGMM": {},
-        "E2E-AE": dict(score="recon"),
+        "E2E-AE": dict(scoring="recon"),
         "GMM-EN": dict(lambda_recon=0.0),
-        "PAE": dict(score="recon", lambda_energy=0.0, lambda_cov=0.0),
+        "PAE": dict(scoring="recon", lambda_energy=0.0, lambda_cov=0.0),
         "PAE-GMM-EM": dict(pretrain_epochs=e, second_stage="em"),
         "PAE-GMM": dict(pretrain_epochs=e, second_stage="frozen"),
         "DAGMM-p": dict(pretrain_epochs=e, second_stage="finetune"),
@@ -125,7 +125,7 @@ def make_estimator(method: str, dataset: str, *, profile: str = "full", device: 
     if method in variants:
         est = DAGMMVariant(**{**dagmm_kw, **variants[method]})
     elif method in ("DSEBM-r", "DSEBM-e"):
-        est = DSEBM(score="recon" if method == "DSEBM-r" else "energy", **own)
+        est = DSEBM(scoring="recon" if method == "DSEBM-r" else "energy", **own)
     elif method == "DCN":
         est = DCN(hidden=s["hidden"], latent_dim=s["latent_dim"], n_clusters=s["n_components"], pretrain_epochs=own["epochs"], **own)
     elif method == "Deep SVDD":
@@ -180,16 +180,22 @@ def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str,
             module, history, Xt = est._fit_runs(X, train_idx, seeds, desc=desc)
         for m in wanted:
             with Timer() as t:
-                scores = est._score_runs(module, Xt, test_idx, score=make_estimator(m, dataset).get_params().get("score"))
+                scores = est._score_runs(module, Xt, test_idx, score=make_estimator(m, dataset).get_params().get("scoring"))
             out[m] = dict(scores=scores, failed=history["failed"], seconds=t_fit.seconds + t.seconds)
         return out
 
     return fit_scores
 
 
-def _run_group(*, dataset, X, y, splits, group, methods, profile, device, max_parallel, overrides, rho, threads=None):
+def _run_group(*, dataset, X, y, splits, group, methods, profile, device, max_parallel, overrides, rho, threads=None,
+               tuning=None):
     """The per-run rows of one training group (:data:`GROUPS`); in a worker process of
-    :func:`run_methods` (``workers > 1``), with ``threads`` torch and BLAS threads there."""
+    :func:`run_methods` (``workers > 1``), with ``threads`` torch and BLAS threads there, and the
+    process tuning of the parent (``tuning``: the arguments of its :func:`dagmm.allocator.tune_process`)."""
+    if tuning is not None:
+        from ..allocator import tune_process
+
+        tune_process(**tuning)
     if threads is None:
         fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
         return run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
@@ -300,7 +306,11 @@ def run_methods(
         # fork server, which never touches CUDA ("spawn" would do as well)
         ctx = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx)
-        pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), **task) for g in groups]
+        from ..allocator import is_tuned
+
+        # the workers are fresh processes: they repeat this process's tune_process, if it asked for one
+        pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), tuning=is_tuned(), **task)
+                   for g in groups]
         errors = []
 
         def hand_over(block: bool):
