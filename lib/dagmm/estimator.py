@@ -202,8 +202,9 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
     train_idx : array (R, n)
         Each run's training rows (equal counts).
     seeds : sequence of R ints
-        Run r behaves exactly as ``DAGMM(random_state=seeds[r])`` fitted on
-        ``X[train_idx[r]]``.
+        Run r behaves as ``DAGMM(random_state=seeds[r])`` fitted on
+        ``X[train_idx[r]]``, to float rounding (batched kernels round differently
+        in the last bits; about 1e-5 relative), not bitwise.
     cuda_graph : bool, default True
         On CUDA, replay training steps from a captured graph.
     labels : array (N,), optional
