@@ -19,6 +19,31 @@ is_guest_login) are already 0/1 and stay numeric.
 No scaling happens here: :class:`dagmm.DAGMM` min-max scales its input with
 statistics of the rows it is fitted on (training rows only), see
 ``preprocessing`` there.
+
+Beyond the paper, :func:`load_adbench` loads the 19 ADBench classical tabular
+sets of :data:`ADBENCH` (Han et al., NeurIPS 2022), unmodified ``.npz`` files
+from ADBench's repository at commit :data:`dagmm.fetch.ADBENCH_COMMIT`,
+checked against ``dagmm/checksums/adbench.sha256`` and downloaded into
+``<data_dir>/adbench/`` when missing:
+
+================ ============== ========= ================ ============== =========
+name             rows x feat.   anomalies name             rows x feat.   anomalies
+================ ============== ========= ================ ============== =========
+ALOI             49,534 x 27    1,508     magic.gamma      19,020 x 10    6,688
+annthyroid       7,200 x 6      534       mammography      11,183 x 6     260
+breastw          683 x 9        239       PageBlocks       5,393 x 10     510
+campaign         41,188 x 62    4,640     SpamBase         4,207 x 57     1,679
+Cardiotocography 2,114 x 21     466       Stamps           340 x 9        31
+fault            1,941 x 27     673       Waveform         3,443 x 21     100
+Hepatitis        80 x 19        13        Wilt             4,819 x 5      257
+InternetAds      1,966 x 1,555  368       wine             129 x 13       10
+landsat          6,435 x 36     1,333     WPBC             198 x 33       47
+                                          yeast            1,484 x 8      507
+================ ============== ========= ================ ============== =========
+
+None of them holds NaN or inf. Rows are returned as stored, duplicates
+included: e.g. 3,329 of mammography's 11,183 rows (7 of them anomalies) are one
+and the same row, the minimum of every feature (all zeros once min-max scaled).
 """
 from __future__ import annotations
 
@@ -31,11 +56,45 @@ import numpy as np
 
 from .fetch import fetch_file, require_data_dir, resolve_data_dir  # noqa: F401 (resolve_data_dir: re-exported)
 
-__all__ = ["DATASETS", "load_dataset", "load_base", "draw_rows", "kddcup_feature_names"]
+__all__ = [
+    "DATASETS",
+    "load_dataset",
+    "load_base",
+    "draw_rows",
+    "kddcup_feature_names",
+    "ADBENCH",
+    "adbench_name",
+    "load_adbench",
+]
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 KDD_SYMBOLIC = (1, 2, 3)  # protocol_type, service, flag
 KDDCUP_REV_RATIO = 4  # normal : attack rows in KDDCUP-Rev
+
+#: The 19 ADBench classical tabular sets: name as ADBench spells it -> file name
+#: in ADBench's ``adbench/datasets/Classical/`` (and in ``<data_dir>/adbench/``).
+ADBENCH: dict[str, str] = {
+    "ALOI": "1_ALOI.npz",
+    "annthyroid": "2_annthyroid.npz",
+    "breastw": "4_breastw.npz",
+    "campaign": "5_campaign.npz",
+    "Cardiotocography": "7_Cardiotocography.npz",
+    "fault": "12_fault.npz",
+    "Hepatitis": "15_Hepatitis.npz",
+    "InternetAds": "17_InternetAds.npz",
+    "landsat": "19_landsat.npz",
+    "magic.gamma": "22_magic.gamma.npz",
+    "mammography": "23_mammography.npz",
+    "PageBlocks": "27_PageBlocks.npz",
+    "SpamBase": "35_SpamBase.npz",
+    "Stamps": "37_Stamps.npz",
+    "Waveform": "41_Waveform.npz",
+    "Wilt": "44_Wilt.npz",
+    "wine": "45_wine.npz",
+    "WPBC": "46_WPBC.npz",
+    "yeast": "47_yeast.npz",
+}
+_ADBENCH_LOWER = {n.lower(): n for n in ADBENCH}
 
 
 def _check_name(name: str) -> str:
@@ -180,3 +239,74 @@ def load_dataset(
     X, y = load_base(name, data_dir)
     rows = draw_rows(name, y, random_state)
     return np.array(X[rows]), np.array(y[rows])
+
+
+def adbench_name(name: str) -> str:
+    """ADBench's spelling of a set's name, matched without regard to case.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is none of :data:`ADBENCH`; the message lists them.
+    """
+    canonical = _ADBENCH_LOWER.get(name.lower()) if isinstance(name, str) else None
+    if canonical is None:
+        raise ValueError(f"Unknown ADBench dataset {name!r}; expected one of {tuple(ADBENCH)} (any case)")
+    return canonical
+
+
+def load_adbench(name: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load one of the 19 ADBench classical tabular sets.
+
+    The file ``<data_dir>/adbench/<file>`` (``<file>`` from :data:`ADBENCH`)
+    is verified against ``dagmm/checksums/adbench.sha256``; when it is
+    missing it is downloaded from ADBench's repository at the pinned commit
+    (or from ``$DAGMM_MIRROR_URL/adbench/<file>``) and verified first.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ADBENCH`, in any case (``"aloi"``, ``"MAGIC.GAMMA"``).
+    data_dir : path-like, optional
+        Data directory: argument, ``$DAGMM_DATA_DIR``, then ``data/raw/``. A
+        folder named by the argument or the variable must exist.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_features), float32
+        The file's ``X`` as stored (no scaling, no rows dropped), a fresh array.
+    y : ndarray of shape (n_rows,), int64
+        The file's ``y``: 1 = anomaly, 0 = normal.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name``; or the file does not hold a 2-D ``X`` and a 0/1
+        ``y`` of as many rows; or rows of ``X`` hold NaN or inf (the message
+        counts them and names the first; nothing is dropped).
+    dagmm.fetch.DataDirMissingError
+        The data directory does not exist (nothing is created there).
+    dagmm.fetch.DataFileMissingError, dagmm.fetch.DataChecksumError
+        The file is missing and could not be downloaded, or is not the pinned one.
+    """
+    canonical = adbench_name(name)
+    path = fetch_file(f"adbench/{ADBENCH[canonical]}", data_dir)
+    with np.load(path, allow_pickle=False) as npz:
+        absent = [k for k in ("X", "y") if k not in npz.files]
+        if absent:
+            raise ValueError(f"{path}: no array {' or '.join(absent)} (holds {npz.files})")
+        X_raw, y_raw = npz["X"], npz["y"]
+    if X_raw.ndim != 2 or y_raw.ndim != 1 or len(y_raw) != len(X_raw):
+        raise ValueError(f"{path}: expected X of shape (n, d) and y of shape (n,), got {X_raw.shape} and {y_raw.shape}")
+    labels = np.unique(y_raw)
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"{path}: y must be 0 (normal) or 1 (anomaly), found values {labels[:10].tolist()}")
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, reported below
+        X = np.array(X_raw, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise ValueError(
+            f"{path}: {len(bad)} of {len(X)} rows of X hold NaN or inf (as float32), "
+            f"rows {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}; they are not dropped silently"
+        )
+    return X, y_raw.astype(np.int64)

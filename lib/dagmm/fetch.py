@@ -17,6 +17,12 @@ from its canonical URL (or from ``$DAGMM_MIRROR_URL/<relative path>`` when
 that variable is set, e.g. a local mirror) and verified before it is moved
 into place; when that fails, the error says what to download and where to put
 it. A corrupt file is reported with its path and both hashes.
+
+The 19 ADBench classical tabular sets (``adbench/<n>_<name>.npz``) are
+registered here too: their checksums ship in ``dagmm/checksums/adbench.sha256``
+(relative paths as under the data directory) and their canonical address is
+ADBench's repository pinned to commit :data:`ADBENCH_COMMIT`, the commit the
+shared copies were taken from.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from . import paths
@@ -38,6 +45,9 @@ __all__ = [
     "DataDirMissingError",
     "DataChecksumError",
     "REGISTRY",
+    "ADBENCH_COMMIT",
+    "ADBENCH_REPOSITORY",
+    "read_checksums",
     "resolve_data_dir",
     "data_dir_source",
     "require_data_dir",
@@ -122,6 +132,51 @@ REGISTRY: dict[str, DataFile] = {
         ),
     ]
 }
+
+
+def read_checksums(name: str) -> dict[str, str]:
+    """The checksums shipped in ``dagmm/checksums/<name>.sha256``: relative path -> sha256.
+
+    One ``<sha256>  <relative path>`` line per file, as ``sha256sum`` writes it.
+
+    Raises
+    ------
+    ValueError
+        A line is not a 64-digit hex sha256 followed by a path.
+    """
+    text = resources.files(__package__).joinpath("checksums", f"{name}.sha256").read_text(encoding="ascii")
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        digest = parts[0].lower()
+        if len(parts) != 2 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"dagmm/checksums/{name}.sha256 line {number} is not '<sha256>  <path>': {line!r}")
+        out[parts[1].strip().lstrip("*")] = digest
+    return out
+
+
+ADBENCH_REPOSITORY = "https://github.com/Minqi824/ADBench"
+#: The commit of ADBench's repository that the pinned files were copied from (2026-01-08).
+ADBENCH_COMMIT = "3dac8221081e190f157d78e93bfa8867f90d0965"
+_ADBENCH_FOLDER = "adbench/datasets/Classical"
+
+
+def _adbench_files() -> list[DataFile]:
+    files = []
+    for relpath, digest in read_checksums("adbench").items():
+        name = relpath.split("/", 1)[1]
+        files.append(DataFile(
+            relpath,
+            digest,
+            f"{ADBENCH_REPOSITORY}/raw/{ADBENCH_COMMIT}/{_ADBENCH_FOLDER}/{name}",
+            f"{ADBENCH_REPOSITORY}/tree/{ADBENCH_COMMIT}/{_ADBENCH_FOLDER}",
+        ))
+    return files
+
+
+REGISTRY.update((f.relpath, f) for f in _adbench_files())
 
 _CHUNK = 1 << 20
 # Files verified in this process, keyed by (path, size, mtime): hashing is
