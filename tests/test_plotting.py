@@ -302,3 +302,11 @@ def test_ranked_images_titles_keep_kind_and_score():
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].replace("\n", "") == "manipulated_front512"
     assert titles[1] == "good\n-27.6"
+
+
+def test_a_few_large_scores_that_squeeze_the_rest_into_one_bin_get_a_signed_log_axis():
+    # ConvDAGMM on MVTec: most energies within a few units of -27, a tail up to a few hundred
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.normal(-27, 1.0, 60), rng.uniform(-20, 100, 20), [358.0]])
+    assert plotting.spans_orders(v)
+    assert not plotting.spans_orders(rng.normal(0, 1, 500))  # a bell shape stays linear

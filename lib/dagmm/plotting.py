@@ -28,13 +28,18 @@ def set_style() -> None:
 def spans_orders(values: np.ndarray, ratio: float = SPAN_RATIO) -> bool:
     """Whether a few extreme ``values`` would squeeze the rest into one bin of a linear histogram:
     the range (max - min) exceeds ``ratio`` times the interquartile range (always, where that is 0
-    and the values are not all equal). Non-finite values are ignored."""
+    and the values are not all equal), or one of 40 equal bins would hold more than a third of the
+    values (a spread-out distribution puts about a tenth in its fullest bin). Non-finite values are
+    ignored."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) < 2 or v.max() == v.min():
         return False
     q25, q75 = np.quantile(v, [0.25, 0.75])
-    return q75 == q25 or v.max() - v.min() > ratio * (q75 - q25)
+    if q75 == q25 or v.max() - v.min() > ratio * (q75 - q25):
+        return True
+    counts, _ = np.histogram(v, bins=40)
+    return counts.max() > len(v) / 3
 
 
 def _signed_log(values: np.ndarray):
