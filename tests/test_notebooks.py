@@ -27,6 +27,16 @@ def test_notebook_runs_under_smoke_profile(nb, shared_reports, tmp_path, real_da
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), cwd=str(nb.parent), progress_bar=False, parameters=params)
     written = [p for p in out.glob("*/*") if p.is_file() and before.get(p) != p.stat().st_mtime_ns]
     assert any(p.suffix == ".csv" for p in written) and any(p.suffix == ".png" for p in written), nb.name
+    _assert_readable_outputs(tmp_path / nb.name)
+
+
+def _assert_readable_outputs(executed):
+    """What a reader of the report sees: figures inline, no stray reprs of paths."""
+    cells = json.loads(executed.read_text())["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{executed.name} shows no figure"
+    shown = "".join("".join(o.get("data", {}).get("text/plain", "")) + "".join(o.get("text", "")) for o in outputs)
+    assert "PosixPath(" not in shown, f"{executed.name} prints a path object"
 
 
 @pytest.mark.notebook
@@ -45,6 +55,7 @@ def test_render_pass_rebuilds_every_report_from_the_runs_tables(shared_reports, 
         if "data_dir" in nb.read_text():
             params.update(data_dir=str(real_data_dir), device="cpu")
         pm.execute_notebook(str(nb), str(tmp_path / nb.name), cwd=str(nb.parent), progress_bar=False, parameters=params)
+        _assert_readable_outputs(tmp_path / nb.name)
     for name, old in before.items():
         new = pd.read_csv(out / "tables" / name)
         assert list(new.columns) == list(old.columns) and len(new) == len(old), name

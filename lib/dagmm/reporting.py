@@ -204,7 +204,7 @@ def show_table(table: pd.DataFrame, digits: int = 3, caption: str = "") -> None:
     display(HTML(table_html(table, digits, caption)))
 
 
-def save_finding(text: str, out: str | os.PathLike, notebook: str) -> Path:
+def save_finding(text: str, out: str | os.PathLike, notebook: str) -> None:
     """Write a notebook's main finding (Markdown built from its own numbers) to
     ``<out>/findings/<notebook>.md`` for the landing page, and show it.
 
@@ -220,7 +220,6 @@ def save_finding(text: str, out: str | os.PathLike, notebook: str) -> Path:
         from IPython.display import Markdown, display
 
         display(Markdown(f"**Main finding.** {text}"))
-    return path
 
 
 def read_findings(out: str | os.PathLike) -> dict[str, str]:
