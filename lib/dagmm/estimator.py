@@ -40,6 +40,17 @@ NONNEGATIVE_REAL = [Interval(Real, 0, None, closed="left")]
 CONTAMINATION = [Interval(Real, 0, 0.5, closed="right")]
 DEVICE = [str, torch.device]  # the value is checked by check_device
 WIDTHS = [tuple, list]  # the values are checked by check_widths
+# what every torch baseline trains with: mini-batch Adam on min-max scaled rows, a threshold, a device, a seed
+TORCH_TRAINING = {
+    "epochs": NONNEGATIVE_INT,
+    "batch_size": POSITIVE_INT,
+    "lr": POSITIVE_REAL,
+    "preprocessing": [StrOptions({"minmax"}), None],
+    "contamination": CONTAMINATION,
+    "device": DEVICE,
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
 def _invalid(est, name: str, expected: str):

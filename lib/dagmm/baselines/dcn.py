@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import StrOptions
 
 from .. import training
-from ..estimator import (CONTAMINATION, DEVICE, NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, WIDTHS,
-                         check_n_samples, check_widths)
+from ..estimator import (NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, TORCH_TRAINING, WIDTHS, check_n_samples,
+                         check_widths)
 from ..model import sq_error
 from ..nn import MLPCompressor
 from .base import BatchedDetector
@@ -114,20 +113,13 @@ class DCN(BatchedDetector):
     loss_history_ : ndarray (pretrain_epochs + epochs,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict = {  # the common training parameters (TORCH_TRAINING) and this method's own
         "hidden": WIDTHS,
         "latent_dim": POSITIVE_INT,
         "n_clusters": POSITIVE_INT,
         "kmeans_weight": NONNEGATIVE_REAL,
         "pretrain_epochs": NONNEGATIVE_INT,
-        "epochs": NONNEGATIVE_INT,
-        "batch_size": POSITIVE_INT,
-        "lr": POSITIVE_REAL,
-        "preprocessing": [StrOptions({"minmax"}), None],
-        "contamination": CONTAMINATION,
-        "device": DEVICE,
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_TRAINING,
     }
 
     def __init__(self, *, hidden=(60, 30, 10), latent_dim=1, n_clusters=4, kmeans_weight=1.0, pretrain_epochs=100,

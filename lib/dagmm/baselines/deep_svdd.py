@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from .. import training
-from ..estimator import (CONTAMINATION, DEVICE, NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, WIDTHS,
-                         check_widths)
+from ..estimator import NONNEGATIVE_REAL, TORCH_TRAINING, WIDTHS, check_widths
 from ..nn import RunLinear
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
@@ -85,17 +83,10 @@ class DeepSVDD(BatchedDetector):
     loss_history_ : ndarray (epochs,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict = {  # the common training parameters (TORCH_TRAINING) and this method's own
         "hidden": WIDTHS,
-        "epochs": NONNEGATIVE_INT,
-        "batch_size": POSITIVE_INT,
-        "lr": POSITIVE_REAL,
         "weight_decay": NONNEGATIVE_REAL,
-        "preprocessing": [StrOptions({"minmax"}), None],
-        "contamination": CONTAMINATION,
-        "device": DEVICE,
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_TRAINING,
     }
 
     def __init__(self, *, hidden=(64, 32), epochs=100, batch_size=1024, lr=1e-3, weight_decay=1e-6,

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from .. import training
-from ..estimator import CONTAMINATION, DEVICE, NONNEGATIVE_INT, POSITIVE_INT, POSITIVE_REAL, WIDTHS, check_widths
+from ..estimator import POSITIVE_REAL, TORCH_TRAINING, WIDTHS, check_widths
 from ..nn import RunLinear
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, randn_like_runs, train_runs
@@ -118,18 +118,11 @@ class DSEBM(BatchedDetector):
     loss_history_ : ndarray (epochs,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict = {  # the common training parameters (TORCH_TRAINING) and this method's own
         "hidden": WIDTHS,
         "scoring": [StrOptions({"energy", "recon"})],
         "noise_std": POSITIVE_REAL,
-        "epochs": NONNEGATIVE_INT,
-        "batch_size": POSITIVE_INT,
-        "lr": POSITIVE_REAL,
-        "preprocessing": [StrOptions({"minmax"}), None],
-        "contamination": CONTAMINATION,
-        "device": DEVICE,
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_TRAINING,
     }
 
     def __init__(self, *, hidden=(64, 32), scoring="energy", noise_std=0.1, epochs=100, batch_size=1024, lr=1e-3,
