@@ -17,6 +17,14 @@ from dagmm import paths, runner
 PARAMS = 'profile = "smoke"\nreports_dir = ""\nreuse_runs = False\n'
 
 
+def _runner(*args: str) -> subprocess.Popen:
+    """``python -m dagmm.runner ...`` in a session of its own, with Ctrl-C's default action (a shell that
+    starts jobs in the background, as CI may, makes them ignore SIGINT, and Python keeps ignoring it)."""
+    return subprocess.Popen([sys.executable, "-m", "dagmm.runner", *args], cwd=paths.ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def _notebook(path: Path, *cells: str) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -59,9 +67,7 @@ def test_an_interrupt_leaves_every_committed_file_as_it_was(tmp_path, when):
     nb = _notebook(tmp_path / "nb.ipynb", WRITE_THEN_SLEEP)
     out = _committed(tmp_path)
     before = _snapshot(out)
-    proc = subprocess.Popen([sys.executable, "-m", "dagmm.runner", "--profile", "smoke", "--out", str(out),
-                             "--notebooks", str(nb)], cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = _runner("--profile", "smoke", "--out", str(out), "--notebooks", str(nb))
     deadline = time.time() + 120
     if when == "while the kernel starts":  # the stage exists from just before papermill starts the kernel
         while time.time() < deadline and not list(out.glob(".staging-*")):
@@ -130,9 +136,7 @@ def test_an_interrupt_under_jobs_keeps_nothing_of_the_notebooks_still_running(tm
     nbs = [_notebook(tmp_path / f"0{i}_nb.ipynb", WRITE_THEN_SLEEP) for i in (4, 5)]
     out = _committed(tmp_path)
     before = _snapshot(out)
-    proc = subprocess.Popen([sys.executable, "-m", "dagmm.runner", "--profile", "smoke", "--out", str(out), "--jobs", "2",
-                             "--notebooks", *map(str, nbs)], cwd=paths.ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _runner("--profile", "smoke", "--out", str(out), "--jobs", "2", "--notebooks", *map(str, nbs))
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob(".staging-*/wrote"))) < 2:
         time.sleep(0.2)

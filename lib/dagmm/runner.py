@@ -355,12 +355,32 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
     params_of = params if callable(params) else (lambda nb: params)
     interrupted = interrupted or threading.Event()
     records = []
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        # Ctrl-C marks the run interrupted the moment it arrives: a library that turns the KeyboardInterrupt
+        # into another exception (a kernel that fails to start, say) must not make it look like a failed run
+        default = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):
+            interrupted.set()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records)
+        finally:
+            signal.signal(signal.SIGINT, default)
+    return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records)
+
+
+def _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records):
 
     def finished(nb, rec):
         if rec is not None:
             if on_done:
                 on_done(nb, rec)
             records.append(rec)
+        if interrupted.is_set():  # the interrupt reached a library that did not re-raise it
+            raise KeyboardInterrupt
 
     if jobs <= 1:
         try:
