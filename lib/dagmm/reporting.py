@@ -137,7 +137,7 @@ def _cell(v, digits: int, p_value: bool) -> str:
 
 
 REFERENCE_COLUMNS = {"paper_f1": "paper", "seeds_f1": "seeds", "reported_f1": "reported"}
-REFERENCE_WORDS = ("paper", "seeds", "reported")
+REFERENCE_WORDS = tuple(REFERENCE_COLUMNS.values())
 
 
 def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -160,7 +160,7 @@ def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         if name.endswith("_std") and name[:-4] in means:
             continue
         if name.endswith("_mean") and name[:-5] in means:
-            m = c[:-5]
+            m = name[:-5]
             out[m] = [_cell(mu, digits, False) + ("" if pd.isna(sd) else f" ± {sd:.{digits}f}")
                       for mu, sd in zip(t[c], t[f"{m}_std"])]
             if m == "f1":
@@ -169,12 +169,12 @@ def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
                         out[f"Δ F1 vs {word}"] = [_cell(d, digits, False) if pd.isna(d) else f"{d:+.{digits}f}"
                                                    for d in (t[c] - pd.to_numeric(t[ref], errors="coerce"))]
             continue
-        if str(c).startswith(("diff", "Δ")):
-            out[str(c)] = ["" if pd.isna(v) else f"{float(v):+.{digits}f}" for v in t[c]]
-        elif str(c).startswith(tuple(f"{w}_" for w in REFERENCE_WORDS)):  # published numbers keep their 4 decimals
-            out[str(c)] = [_cell(v, 4, False) for v in t[c]]
+        if name.startswith(("diff", "Δ")):
+            out[name] = ["" if pd.isna(v) else f"{float(v):+.{digits}f}" for v in t[c]]
+        elif name.startswith(tuple(f"{w}_" for w in REFERENCE_WORDS)):  # published numbers keep their 4 decimals
+            out[name] = [_cell(v, 4, False) for v in t[c]]
         else:
-            out[str(c)] = [_cell(v, digits, _is_p_value(str(c))) for v in t[c]]
+            out[name] = [_cell(v, digits, _is_p_value(name)) for v in t[c]]
     return pd.DataFrame(out)
 
 

@@ -45,8 +45,8 @@ import re
 import signal
 import sys
 import threading
-import weakref
 import time
+import weakref
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -85,10 +85,11 @@ def failure_where(executed: Path, exc: BaseException | None = None) -> str:
     (the last one papermill started)."""
     import nbformat
 
+    unknown = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cell"
     try:
         nb = nbformat.read(executed, as_version=4)
     except Exception:  # noqa: BLE001 - papermill may have failed before writing it
-        return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cell"
+        return unknown
     cells = _source_cells(nb)
     if exc is not None and ("DeadKernel" in type(exc).__name__ or "died" in str(exc).lower()):
         started = [(n, c) for n, c in cells if c.cell_type == "code" and c.metadata.get("papermill", {}).get("start_time")]
@@ -98,7 +99,7 @@ def failure_where(executed: Path, exc: BaseException | None = None) -> str:
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
                 return f"cell {n} (In [{cell.get('execution_count')}]): {o.get('ename')}: {o.get('evalue')}"
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cell"
+    return unknown
 
 
 def notebook_title(nb) -> str:
@@ -173,8 +174,9 @@ def to_html(executed: Path, html_path: Path, csvs=(), aliases: dict | None = Non
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav_bar(html_path.stem, csvs), body, count=1)
-    body = body.replace("</body>", nav_bar(html_path.stem, ()) + "</body>", 1)
+    order = report_order()
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav_bar(html_path.stem, csvs, order), body, count=1)
+    body = body.replace("</body>", nav_bar(html_path.stem, (), order) + "</body>", 1)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = html_path.with_suffix(".html.tmp")
     for old, new in (aliases or {}).items():
@@ -296,7 +298,6 @@ def add_record(log_path: Path, rec: dict, provenance: dict) -> dict:
     from .files import atomic_path
 
     profile = provenance.get("profile", "full")
-    prev_profile, prev = log_records(log_path)
     log = {"profile": profile, "versions": provenance.get("versions", {}),
            "notebooks": merge_records(log_path, [rec], profile)}
     with atomic_path(Path(log_path)) as tmp:
@@ -354,7 +355,6 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
     """
     params_of = params if callable(params) else (lambda nb: params)
     interrupted = interrupted or threading.Event()
-    records = []
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         # Ctrl-C marks the run interrupted the moment it arrives: a library that turns the KeyboardInterrupt
         # into another exception (a kernel that fails to start, say) must not make it look like a failed run
@@ -366,13 +366,14 @@ def run_notebooks(nbs: list[Path], out: Path, params: dict | Callable[[Path], di
 
         signal.signal(signal.SIGINT, on_sigint)
         try:
-            return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records)
+            return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted)
         finally:
             signal.signal(signal.SIGINT, default)
-    return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records)
+    return _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted)
 
 
-def _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted, records):
+def _run_notebooks(nbs, out, params_of, jobs, on_done, provenance, interrupted):
+    records = []
 
     def finished(nb, rec):
         if rec is not None:
@@ -826,13 +827,13 @@ def main(argv=None) -> int:
     import papermill as pm
 
     declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in nbs}  # each notebook's parameters cell
-    unknown = unknown_parameters(declared, set(params) - {"profile", "reports_dir", "reuse_runs"}, scoped)
+    unknown = unknown_parameters(declared, set(params) - set(RUNNER_KEYS), scoped)
     if unknown:
         ap.error("; ".join(unknown))
 
     def params_of(nb: Path) -> dict:
         """The runner's keys, the common -p keys this notebook declares, then its own -p NB: keys."""
-        common = {k: v for k, v in params.items() if k in ("profile", "reports_dir", "reuse_runs") or k in declared[nb]}
+        common = {k: v for k, v in params.items() if k in RUNNER_KEYS or k in declared[nb]}
         return {**common, **{k: v for s, k, v in scoped if nb.name.startswith(s)}}
 
     versions = _versions()
@@ -847,16 +848,18 @@ def main(argv=None) -> int:
             pinned[var] = os.environ.get(var)
             os.environ[var] = threads
 
+    records = []  # this invocation's finished executions, also when it is interrupted
+
     def on_done(nb, rec):
+        records.append(rec)
         print(f"{'   ' if args.jobs == 1 else '== ' + nb.name + ' '}{rec['status']} in {rec['wall_s']:.0f} s"
               f"{(': ' + rec['where']) if rec['where'] else ''}", flush=True)
 
-    interrupted, records = False, []
+    interrupted = False
     try:
         print(f"{len(nbs)} notebook(s) ({args.profile}), "
               f"{'one at a time' if args.jobs == 1 else f'up to {args.jobs} at once'}", flush=True)
-        records = run_notebooks(nbs, out, params_of, args.jobs, lambda nb, rec: (on_done(nb, rec), records.append(rec)),
-                                provenance=provenance)
+        run_notebooks(nbs, out, params_of, args.jobs, on_done, provenance=provenance)
     except KeyboardInterrupt:  # what finished is already published; the rest left nothing behind
         interrupted = True
     finally:
@@ -880,6 +883,9 @@ def main(argv=None) -> int:
               f"{out} as it was (rerun them to finish)", file=sys.stderr)
         return 130
     return 1 if failed else 0
+
+
+RUNNER_KEYS = ("profile", "reports_dir", "reuse_runs")  # parameters the runner sets; every notebook declares them
 
 
 def unknown_parameters(declared: dict, common: set, scoped: list) -> list[str]:
