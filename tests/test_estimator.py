@@ -54,7 +54,7 @@ def test_clone_pickle_and_pipeline(data):
 
 def test_sign_conventions_and_predict(data):
     m = DAGMM(**FAST, contamination=0.1).fit(data)
-    e = m.energy(data)
+    e = m.anomaly_score(data)  # the score of its `scoring` (energy plus reconstruction error by default)
     np.testing.assert_allclose(m.score_samples(data), -e)
     np.testing.assert_allclose(m.decision_function(data), m.threshold_ - e)
     pred = m.predict(data)  # scikit-learn's OutlierMixin: -1 = anomaly, +1 = normal

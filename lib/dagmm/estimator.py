@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import training
+from . import defaults, training
 from .configs import paper_setting
 from .compressors import VAECompressor, VQCompressor
 from .mixture import MIXTURES
@@ -254,16 +254,16 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
             raise ValueError("every run needs the same number (>= 2) of normal training rows")
         normal_idx = idx[keep].reshape(len(seeds), -1)
     check_n_samples(est, normal_idx.shape[1])
-    if est.preprocessing == "minmax":
-        training.fit_minmax(module, Xt, normal_idx)
-    elif est.preprocessing == "zscore":
-        training.fit_zscore(module, Xt, normal_idx)
+    training.fit_scaling(module, Xt, normal_idx, est.preprocessing)
+    floor = getattr(est, "distance_floor", 0.0)  # subclasses without the parameter keep the paper's features
+    if floor:
+        training.fit_norm_floor(module, Xt, normal_idx, floor)
     history = training.train(
         module,
         Xt,
         idx,
         seeds=[s + SHUFFLE_SEED_OFFSET for s in seeds],
-        epochs=est.epochs,
+        epochs=defaults.training_epochs(est, idx.shape[1]),
         batch_size=est.batch_size,
         lr=est.lr,
         lambda_energy=est.lambda_energy,
@@ -340,12 +340,20 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
     settings; :func:`dagmm.allocator.tune_process` applies the study's CPU
     tuning where asked for), and a failed fit leaves the estimator as it was.
 
+    ``DAGMM()`` is set up for a data set nobody tuned it for
+    (:mod:`dagmm.defaults`, chosen in notebook 08 on ADBench sets only): a
+    budget of optimizer steps, network and code sizes from the number of
+    features, z-scored inputs, a floored relative distance, and the energy
+    plus the reconstruction error as the anomaly score.
+    ``DAGMM.from_paper(name)`` gives the paper's per-data-set settings instead.
+
     Parameters
     ----------
-    hidden : tuple of int, default (60, 30, 10)
-        Encoder widths between input and code (decoder mirrors them).
-    latent_dim : int, default 1
-        Size of ``z_c``.
+    hidden : tuple of int or "auto", default "auto"
+        Encoder widths between input and code (decoder mirrors them);
+        "auto": :func:`dagmm.defaults.auto_hidden` of the number of features.
+    latent_dim : int or "auto", default "auto"
+        Size of ``z_c``; "auto": :func:`dagmm.defaults.auto_latent_dim`.
     estimation_hidden : int, default 10
     n_components : int, default 4
         Mixture components K; at most the number of training samples.
@@ -355,17 +363,30 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
     lambda_recon : float, default 1.0
         Weight of the reconstruction error in the objective (the paper's is
         1; 0 gives its GMM-EN baseline).
-    lr : float, default 1e-4
+    lr : float, default 1e-3
         Adam learning rate.
-    epochs : int, default 200
-        0 gives an untrained model (a control).
-    batch_size : int, default 1024
+    epochs : int or "auto", default "auto"
+        Passes over the training rows; 0 gives an untrained model (a
+        control); "auto": as many as make ``steps`` optimizer steps.
+    steps : int, default 5000
+        The training budget in optimizer steps when ``epochs="auto"``
+        (whole epochs, so up to one epoch more), whatever the data size.
+    batch_size : int, default 256
     cov_eps : float, default 1e-6
         Diagonal jitter of every covariance.
-    preprocessing : {"minmax", "zscore", None}, default "minmax"
-        Min-max scale (or standardise) features with statistics of the
+    preprocessing : {"minmax", "zscore", None}, default "zscore"
+        Standardise (or min-max scale) features with statistics of the
         training data (part of the model, so test data are scaled with
         training statistics); None leaves them as given.
+    distance_floor : float, default 1.0
+        The norms in the relative distance ``||x - x'|| / max(||x||, floor)``
+        and the cosine are floored at this fraction of the root mean square
+        norm of the scaled training rows, so a row near zero (e.g. at the
+        training minimum of every feature) gets bounded features; 0 keeps
+        the paper's features (floor 1e-10). At 1, a row no larger than the
+        typical training row has its error measured against the typical
+        row's norm, so a z-scored row near the mean (the origin) is not
+        singled out and one far from it keeps its error undiscounted.
     contamination : float in (0, 0.5], default 0.2
         Fraction of training samples above the threshold of :meth:`predict`.
     threshold : float, optional
@@ -391,11 +412,11 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         ``y == 1`` marking them), see :meth:`dagmm.model.DAGMMModule.loss`.
     anomaly_margin : float, default 5.0
         Margin (nats) of ``anomaly_loss="hinge"``.
-    scoring : {"energy", "energy+recon", "recon"}, default "energy"
+    scoring : {"energy", "energy+recon", "recon"}, default "energy+recon"
         The anomaly score of :meth:`anomaly_score` / :meth:`predict`: the
-        paper's sample energy, the seeds' modified inference (energy plus
-        reconstruction error, each standardised on the training data), or
-        the reconstruction error alone.
+        paper's sample energy ("energy", what ``from_paper`` uses), the
+        seeds' modified inference (energy plus reconstruction error, each
+        standardised on the training data), or the reconstruction error alone.
     torch_compile : bool, default False
         On the CPU, train through ``torch.compile`` (fused kernels; needs a
         C++ compiler; a network compiles once per process, tens of seconds,
@@ -403,6 +424,15 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         Results agree with the eager ones to float rounding, not bitwise, and
         then depend slightly on how many runs train together. Not used where
         CUDA graphs replay the step (CUDA, the default there).
+    engine : {"fast", "reference"}, default "fast"
+        The training code. "fast": :mod:`dagmm.training` (the study's engine:
+        runs batched, fused or graph-captured steps). "reference":
+        :mod:`dagmm.reference`, DAGMM in plain PyTorch written to be read
+        beside the paper (``nn.Linear`` layers, ``torch.optim.Adam``), trained
+        from the same initial weights and, on the CPU, the same shuffles and
+        dropout masks, so the two agree to float rounding; the trained model
+        is then scored by the fast engine's module (``module_``). Not tuned
+        for speed; not with ``anomaly_loss``; ``torch_compile`` does not apply.
 
     Attributes
     ----------
@@ -419,8 +449,8 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
     """
 
     _parameter_constraints: dict = {
-        "hidden": WIDTHS,
-        "latent_dim": POSITIVE_INT,
+        "hidden": [*WIDTHS, StrOptions({"auto"})],
+        "latent_dim": [*POSITIVE_INT, StrOptions({"auto"})],
         "estimation_hidden": POSITIVE_INT,
         "n_components": POSITIVE_INT,
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -428,10 +458,12 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         "lambda_cov": NONNEGATIVE_REAL,
         "lambda_recon": NONNEGATIVE_REAL,
         "lr": POSITIVE_REAL,
-        "epochs": NONNEGATIVE_INT,
+        "epochs": [*NONNEGATIVE_INT, StrOptions({"auto"})],
+        "steps": POSITIVE_INT,
         "batch_size": POSITIVE_INT,
         "cov_eps": POSITIVE_REAL,
         "preprocessing": [StrOptions({"minmax", "zscore"}), None],
+        "distance_floor": NONNEGATIVE_REAL,
         "contamination": CONTAMINATION,
         "threshold": [Interval(Real, None, None, closed="neither"), None],
         "device": DEVICE,
@@ -446,24 +478,27 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         "anomaly_margin": NONNEGATIVE_REAL,
         "scoring": [StrOptions(set(SCORINGS))],
         "torch_compile": ["boolean"],
+        "engine": [StrOptions({"fast", "reference"})],
     }
 
     def __init__(
         self,
         *,
-        hidden=(60, 30, 10),
-        latent_dim=1,
+        hidden="auto",
+        latent_dim="auto",
         estimation_hidden=10,
         n_components=4,
         dropout=0.5,
         lambda_energy=0.1,
         lambda_cov=0.005,
         lambda_recon=1.0,
-        lr=1e-4,
-        epochs=200,
-        batch_size=1024,
+        lr=1e-3,
+        epochs="auto",
+        steps=5000,
+        batch_size=256,
         cov_eps=1e-6,
-        preprocessing="minmax",
+        preprocessing="zscore",
+        distance_floor=1.0,
         contamination=0.2,
         threshold=None,
         device="auto",
@@ -476,8 +511,9 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         mixture="gaussian",
         anomaly_loss=None,
         anomaly_margin=5.0,
-        scoring="energy",
+        scoring="energy+recon",
         torch_compile=False,
+        engine="fast",
     ):
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -489,9 +525,11 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         self.lambda_recon = lambda_recon
         self.lr = lr
         self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.cov_eps = cov_eps
         self.preprocessing = preprocessing
+        self.distance_floor = distance_floor
         self.contamination = contamination
         self.threshold = threshold
         self.device = device
@@ -506,27 +544,35 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         self.anomaly_margin = anomaly_margin
         self.scoring = scoring
         self.torch_compile = torch_compile
+        self.engine = engine
 
     @classmethod
     def from_paper(cls, dataset: str, **overrides) -> "DAGMM":
-        """The paper's setting for ``dataset`` ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")."""
+        """The paper's setting for ``dataset`` ("kddcup", "kddcup_rev", "thyroid", "arrhythmia").
+
+        Every parameter the paper fixes is set (network, mixture, optimiser,
+        epochs, batch size, unfloored reconstruction features, energy
+        scoring), and the study's min-max scaling (the paper does not state
+        its scaling), whatever the defaults of ``DAGMM()`` are.
+        """
         return cls(**{**paper_setting(dataset), **overrides})
 
     def _check_param_values(self) -> None:
-        check_widths(self, "hidden")
+        if not isinstance(self.hidden, str):
+            check_widths(self, "hidden")
         check_device(self)
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> DAGMMModule:
         """The torch module for ``n_runs`` runs on samples of ``input_shape`` (subclasses override)."""
         (n_features,) = input_shape
-        hidden = tuple(self.hidden)
+        hidden, latent = defaults.network_sizes(self, n_features)
         if self.compressor == "vae":
-            compressor = VAECompressor(n_runs, n_features, hidden, self.latent_dim, self.kl_weight)
+            compressor = VAECompressor(n_runs, n_features, hidden, latent, self.kl_weight)
         elif self.compressor == "vqvae":
-            compressor = VQCompressor(n_runs, n_features, hidden, self.latent_dim, self.n_codes, self.commitment)
+            compressor = VQCompressor(n_runs, n_features, hidden, latent, self.n_codes, self.commitment)
         else:
-            compressor = MLPCompressor(n_runs, n_features, hidden, self.latent_dim)
-        estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
+            compressor = MLPCompressor(n_runs, n_features, hidden, latent)
+        estimation = EstimationNetwork(n_runs, latent + 2, self.estimation_hidden, self.n_components, self.dropout)
         return DAGMMModule(compressor, estimation, MIXTURES[self.mixture](self.cov_eps), n_runs, input_shape,
                            anomaly_loss=self.anomaly_loss, anomaly_margin=self.anomaly_margin)
 
@@ -562,7 +608,12 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
             if labels.shape != (len(X),) or not np.isin(labels, (0, 1)).all():
                 raise ValueError(f"y must be 0/1 with shape ({len(X)},)")
         all_rows = np.arange(len(X))[None]
-        module, history, Xt = fit_runs(self, X, all_rows, [self._seed()], labels=labels)
+        if getattr(self, "engine", "fast") == "reference":  # plain PyTorch (dagmm.reference), scored by the fast module
+            from .reference import fit_estimator
+
+            module, history, Xt = fit_estimator(self, X, self._seed())
+        else:
+            module, history, Xt = fit_runs(self, X, all_rows, [self._seed()], labels=labels)
         if history["failed"][0]:
             raise FloatingPointError(
                 "DAGMM training diverged (the loss became NaN or inf); try a smaller lr "

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import training
 from .conv import COMPRESSORS
-from .estimator import DAGMM, WIDTHS, check_device, check_widths, fit_runs
+from .estimator import DAGMM, NONNEGATIVE_INT, POSITIVE_INT, WIDTHS, check_device, check_widths, fit_runs
 from .images import ImageSet
 from .mixture import GaussianMixture
 from .model import DAGMMModule
@@ -122,8 +122,10 @@ class ConvDAGMM(DAGMM):
 
     _parameter_constraints: dict = {
         **{k: DAGMM._parameter_constraints[k] for k in (
-            "latent_dim", "estimation_hidden", "n_components", "dropout", "lambda_energy", "lambda_cov", "lambda_recon",
-            "lr", "epochs", "batch_size", "cov_eps", "contamination", "threshold", "device", "random_state", "verbose")},
+            "estimation_hidden", "n_components", "dropout", "lambda_energy", "lambda_cov", "lambda_recon",
+            "lr", "batch_size", "cov_eps", "contamination", "threshold", "device", "random_state", "verbose")},
+        "latent_dim": POSITIVE_INT,
+        "epochs": NONNEGATIVE_INT,
         "architecture": [StrOptions(set(COMPRESSORS))],
         "channels": WIDTHS,
         "scoring": [StrOptions({"energy", "recon"})],

@@ -24,6 +24,7 @@ from .nn import EstimationNetwork, as_feature_major, pair_sums, prefer_feature_m
 __all__ = ["DAGMMModule", "DAGMMOutput", "sq_error", "ANOMALY_LOSSES"]
 
 ANOMALY_LOSSES = (None, "inverse", "hinge")
+NORM_FLOOR = 1e-10  # the unfitted floor of the norms in the reconstruction features (the paper has none)
 
 
 class DAGMMOutput(NamedTuple):
@@ -80,6 +81,9 @@ class DAGMMModule(nn.Module):
         # Per-run input scaling x' = (x - shift) / scale, fitted on training rows.
         self.register_buffer("shift", torch.zeros(n_runs, 1, *self.input_shape))
         self.register_buffer("scale", torch.ones(n_runs, 1, *self.input_shape))
+        # Per-run floor of the norms in the relative distance and cosine (set by
+        # dagmm.training.fit_norm_floor; 1e-10 keeps the paper's unfloored features).
+        self.register_buffer("norm_floor", torch.full((n_runs, 1), NORM_FLOOR))
         k = estimation.fc2.out_features
         d = estimation.fc1.in_features
         # The mixture fitted over the whole training set (NaN until fitted).
@@ -127,7 +131,7 @@ class DAGMMModule(nn.Module):
         z_c, x_hat = out[0], out[1]
         aux = out[2] if len(out) > 2 else None
         sums = pair_sums(x, x_hat)  # one pass for the features and the loss's reconstruction term
-        z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat, sums=sums)], dim=-1)
+        z = torch.cat([z_c.flatten(2), reconstruction_features(x, x_hat, eps=self.norm_floor, sums=sums)], dim=-1)
         if feature_major:
             z = as_feature_major(z)
         gamma = self.estimation(z, dropout_mask)

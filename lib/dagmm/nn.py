@@ -328,11 +328,14 @@ def _norm(sq: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, torch.where(pos, sq, 1.0).sqrt(), 0.0)
 
 
-def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-10,
+def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float | torch.Tensor = 1e-10,
                             sums: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
     """Relative Euclidean distance and cosine similarity of x and its reconstruction.
 
-    Norms are floored at ``eps`` so an all-zero row gives finite features.
+    ``||x - x_hat|| / max(||x||, eps)`` and ``<x, x_hat> / (max(||x||, eps) max(||x_hat||, eps))``
+    (the paper's Eq. 2 features, with the norms floored so that a row near
+    zero gives finite, bounded features). ``eps``: a float, or a tensor
+    (R, 1) with each run's floor (see :func:`dagmm.training.fit_norm_floor`).
     ``sums``: :func:`pair_sums` of ``x`` and ``x_hat`` when already computed.
 
     Shape

@@ -9,7 +9,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["set_style", "energy_histograms", "latent_scatter", "loss_curves", "training_length", "metric_bars", "sweep_curves", "verdict_heatmap",
-           "image_pairs", "ranked_images", "roc_curves", "threshold_histograms"]
+           "image_pairs", "ranked_images", "roc_curves", "threshold_histograms", "critical_difference", "score_readouts"]
 
 LABEL_COLORS = {0: "#4C72B0", 1: "#DD8452"}
 LABEL_NAMES = {0: "normal", 1: "anomaly"}
@@ -570,4 +570,48 @@ def threshold_histograms(artifacts: dict[str, dict], log: bool = False, xscale: 
         ax.legend(fontsize=7, loc="upper right")
     axes[0, 0].set_ylabel("fraction of class per bin" + (" (log)" if log else ""))
     fig.tight_layout()
+    return fig
+
+
+def critical_difference(mean_ranks, pairwise, cd: float | None = None, alpha: float = 0.05, title: str = ""):
+    """Critical-difference diagram (Demšar, 2006): methods on their mean-rank axis (1 = best, at the
+    left), those that the post-hoc test does not tell apart (``pairwise`` p >= ``alpha``) joined by a bar.
+
+    ``mean_ranks``: Series method -> mean rank; ``pairwise``: DataFrame of post-hoc p-values
+    (:func:`dagmm.ranking.friedman_nemenyi`); ``cd``: the critical difference, drawn as a scale bar.
+    """
+    import scikit_posthocs as sp
+
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(mean_ranks) + 1.6))
+    sp.critical_difference_diagram(mean_ranks, pairwise, ax=ax, alpha=alpha, label_fmt_left="{label} ({rank:.1f})",
+                                   label_fmt_right="({rank:.1f}) {label}")
+    if cd is not None:
+        ax.set_title(f"{title}  (Nemenyi CD = {cd:.2f} at α = {alpha})" if title else f"Nemenyi CD = {cd:.2f} at α = {alpha}",
+                     fontsize=10)
+    elif title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def score_readouts(table, readouts, reference: str | None = None, title: str = ""):
+    """Per data set mean AUROC of several readouts of one model (e.g. energy, reconstruction error, codes only).
+
+    ``table``: rows ``dataset, score, auroc_mean`` (and ``auroc_std``); ``readouts``: dict score -> label,
+    drawn in that order; ``reference``: a score whose value sorts the data sets. One dot per readout
+    and data set, a dashed line at chance (0.5).
+    """
+    piv = table.pivot(index="dataset", columns="score", values="auroc_mean")[list(readouts)]
+    piv = piv.sort_values(reference or list(readouts)[0])
+    fig, ax = plt.subplots(figsize=(8, 0.34 * len(piv) + 1.4))
+    markers = ["o", "s", "^", "D", "v"]
+    for i, (score, label) in enumerate(readouts.items()):
+        ax.scatter(piv[score], np.arange(len(piv)), marker=markers[i % len(markers)], label=label, zorder=3, s=28)
+    for j, (_, row) in enumerate(piv.iterrows()):
+        ax.plot([row.min(), row.max()], [j, j], color=REFERENCE_COLOR, lw=0.8, zorder=1)
+    ax.axvline(0.5, ls="--", color=REFERENCE_COLOR, lw=1)
+    ax.set_yticks(np.arange(len(piv)), piv.index)
+    ax.set_xlabel("AUROC (mean over runs)")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(readouts), frameon=False, fontsize=9)
+    if title:
+        ax.set_title(title, pad=28)
     return fig

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
-from .datasets import draw_rows
+from .datasets import ADBENCH, draw_rows
 
 __all__ = [
     "RunSplit",
@@ -76,8 +76,13 @@ class RunSplit:
 
 
 def make_split(name: str, y_base: np.ndarray, seed: int) -> RunSplit:
-    """Draw run ``seed``'s rows and split them 50/50, stratified by label."""
-    rows = draw_rows(name, y_base, seed)
+    """Draw run ``seed``'s rows and split them 50/50, stratified by label.
+
+    The paper's data sets draw their rows with :func:`dagmm.datasets.draw_rows`
+    (only ``kddcup_rev`` is random); an ADBench set (:data:`dagmm.datasets.ADBENCH`)
+    uses every row of ``y_base``. Other names raise ValueError.
+    """
+    rows = np.arange(len(y_base)) if name in ADBENCH else draw_rows(name, y_base, seed)
     rng = np.random.default_rng([seed, SPLIT_SEED_TAG])
     train, test = [], []
     for label in (0, 1):

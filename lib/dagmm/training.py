@@ -22,7 +22,7 @@ from .mixture import CovarianceJitterWarning
 from .model import DAGMMModule
 from .nn import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept (dynamo's recompile_limit while compiled steps run)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
@@ -262,6 +262,38 @@ def fit_zscore(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
     std = torch.where(std > 0, std, torch.ones_like(std))
     module.shift.copy_(mean[:, None].float())
     module.scale.copy_(std[:, None].float())
+
+
+def fit_scaling(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor, preprocessing: str | None) -> None:
+    """Fit each run's input scaling on its training rows: "minmax", "zscore" or None (left as given)."""
+    if preprocessing == "minmax":
+        fit_minmax(module, X, idx)
+    elif preprocessing == "zscore":
+        fit_zscore(module, X, idx)
+    elif preprocessing is not None:
+        raise ValueError(f"preprocessing must be 'minmax', 'zscore' or None, got {preprocessing!r}")
+
+
+@torch.no_grad()
+def fit_norm_floor(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor, fraction: float) -> None:
+    """Floor the norms of the reconstruction features at ``fraction`` of the typical scaled training row.
+
+    Each run's floor is ``fraction`` times the root mean square norm of its
+    scaled training rows (at least 1e-10), so the relative distance
+    ``||x - x'|| / max(||x||, floor)`` of a row near zero (e.g. at the training
+    minimum of every feature after min-max scaling) stays bounded by
+    ``||x - x'|| / floor``. ``fraction = 0`` keeps the paper's features (floor 1e-10).
+    """
+    from .model import NORM_FLOOR
+
+    if fraction < 0:
+        raise ValueError(f"the norm floor fraction must be >= 0, got {fraction}")
+    floors = []
+    for r, i in enumerate(idx):  # one run's rows at a time
+        rows = X.index_select(0, i).double()
+        scaled = (rows - module.shift[r].double()) / module.scale[r].double()
+        floors.append(fraction * scaled.flatten(1).pow(2).sum(1).mean().sqrt())
+    module.norm_floor.copy_(torch.stack(floors).clamp_min(NORM_FLOOR)[:, None].float())
 
 
 class Stepper:

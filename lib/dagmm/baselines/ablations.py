@@ -29,6 +29,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from .. import training
+from ..defaults import network_sizes
 from ..estimator import DAGMM, INIT_SEED_OFFSET, NONNEGATIVE_INT, SHUFFLE_SEED_OFFSET, check_n_samples, fit_runs
 from ..mixture import GaussianMixture
 from ..model import DAGMMModule
@@ -98,6 +99,8 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         What :meth:`energy` returns: the sample energy under the fitted
         mixture, or the squared reconstruction error in the scaled space.
         (Named ``score`` before: scikit-learn reserves that name for a method.)
+    distance_floor : float, default 0.0
+        As :class:`dagmm.DAGMM` (0: the paper's unfloored features).
     pretrain_epochs : int, default 0
         Epochs of pre-training the compression network on reconstruction
         error alone (0: no pre-training; ``epochs`` is the second stage).
@@ -119,8 +122,9 @@ class DAGMMVariant(BatchedDetector, DAGMM):
     _parameter_constraints: dict = {
         **{k: DAGMM._parameter_constraints[k] for k in (
             "hidden", "latent_dim", "estimation_hidden", "n_components", "dropout", "lambda_energy", "lambda_cov",
-            "lambda_recon", "lr", "epochs", "batch_size", "cov_eps", "preprocessing", "contamination", "threshold",
-            "device", "random_state", "verbose")},
+            "lambda_recon", "lr", "batch_size", "cov_eps", "preprocessing", "distance_floor", "contamination",
+            "threshold", "device", "random_state", "verbose")},
+        "epochs": NONNEGATIVE_INT,
         "scoring": [StrOptions(set(SCORES))],
         "pretrain_epochs": NONNEGATIVE_INT,
         "second_stage": [StrOptions(set(STAGES))],
@@ -143,6 +147,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         batch_size=1024,
         cov_eps=1e-6,
         preprocessing="minmax",
+        distance_floor=0.0,
         contamination=0.2,
         threshold=None,
         device="auto",
@@ -159,6 +164,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
             epochs=epochs, batch_size=batch_size, cov_eps=cov_eps, preprocessing=preprocessing,
             contamination=contamination, threshold=threshold, device=device, random_state=random_state, verbose=verbose,
         )
+        self.distance_floor = distance_floor
         self.scoring = scoring
         self.pretrain_epochs = pretrain_epochs
         self.second_stage = second_stage
@@ -169,8 +175,9 @@ class DAGMMVariant(BatchedDetector, DAGMM):
 
     def _build_module(self, n_runs: int, input_shape: tuple[int, ...]) -> VariantModule:
         (n_features,) = input_shape
-        compressor = MLPCompressor(n_runs, n_features, tuple(self.hidden), self.latent_dim)
-        estimation = EstimationNetwork(n_runs, self.latent_dim + 2, self.estimation_hidden, self.n_components, self.dropout)
+        hidden, latent = network_sizes(self, n_features)
+        compressor = MLPCompressor(n_runs, n_features, hidden, latent)
+        estimation = EstimationNetwork(n_runs, latent + 2, self.estimation_hidden, self.n_components, self.dropout)
         return VariantModule(compressor, estimation, GaussianMixture(self.cov_eps), n_runs, input_shape, objective=self.objective)
 
     # -- training ---------------------------------------------------------
@@ -194,8 +201,9 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         module = self._build_module(len(seeds), tuple(Xt.shape[1:]))
         module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
         module.to(device)
-        if self.preprocessing == "minmax":
-            training.fit_minmax(module, Xt, idx)
+        training.fit_scaling(module, Xt, idx, self.preprocessing)
+        if self.distance_floor:
+            training.fit_norm_floor(module, Xt, idx, self.distance_floor)
         history = self._train(module, Xt, idx, [s + SHUFFLE_SEED_OFFSET for s in seeds], epochs=self.pretrain_epochs,
                               desc=desc, lambda_energy=0.0, lambda_cov=0.0, lambda_recon=1.0)
         return module, history, Xt
