@@ -42,10 +42,12 @@ def test_network_and_code_sizes_follow_the_number_of_features(d):
     assert m.estimation.fc1.in_features == latent + 2  # z = [z_c, rel, cos]
 
 
-def test_auto_sizes_are_what_a_fit_uses():
+def test_auto_sizes_are_what_a_fit_uses_and_reports():
     X = _data(200, 27)
-    m = DAGMM(steps=20, **CPU).fit(X)
-    assert m.transform(X).shape == (200, defaults.auto_latent_dim(27) + 2)
+    m = DAGMM(steps=20, batch_size=64, **CPU).fit(X)
+    assert m.latent_dim_ == defaults.auto_latent_dim(27) and m.hidden_ == defaults.auto_hidden(27, m.latent_dim_)
+    assert m.transform(X).shape == (200, m.latent_dim_ + 2)
+    assert m.n_epochs_ == len(m.loss_history_) == 5  # 4 batches an epoch, 20 steps
 
 
 # every parameter of DAGMM.from_paper("kddcup") before DAGMM() got defaults of its own (commit 50bf31a)

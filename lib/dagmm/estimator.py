@@ -443,7 +443,13 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         Threshold on :meth:`anomaly_score` used by :meth:`predict`.
     offset_ : float
         ``-threshold_`` (``decision_function = score_samples - offset_``).
-    loss_history_ : ndarray of shape (epochs,)
+    loss_history_ : ndarray of shape (n_epochs_,)
+    n_epochs_ : int
+        Epochs trained (``epochs``, or those ``steps`` gave when "auto").
+    hidden_ : tuple of int
+        Encoder widths used (``hidden`` with "auto" resolved).
+    latent_dim_ : int
+        Size of ``z_c`` used (``latent_dim`` with "auto" resolved).
     score_stats_ : dict or None
         Training statistics of ``scoring="energy+recon"``.
     """
@@ -625,6 +631,8 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         self.threshold_ = self._threshold_from(train_score)
         self.module_ = module
         self.loss_history_ = history["loss"][:, 0]
+        self.n_epochs_ = len(self.loss_history_)
+        self.hidden_, self.latent_dim_ = defaults.network_sizes(self, X.shape[1])
         self.score_stats_ = stats
         self._n_features_out = module.estimation.fc1.in_features  # z = [z_c, rel, cos]
 
