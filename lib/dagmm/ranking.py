@@ -20,9 +20,14 @@ from scipy import stats
 __all__ = ["score_matrix", "mean_ranks", "friedman_nemenyi", "critical_difference", "wins_against"]
 
 
-def score_matrix(table: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
-    """Data sets x methods of ``<metric>_mean`` from an aggregated table (``dataset, method, <metric>_mean``)."""
-    return table.pivot(index="dataset", columns="method", values=f"{metric}_mean")
+DECIMALS = 4  # scores are compared at this precision: ties there are ties, whatever the float rounding of a table
+
+
+def score_matrix(table: pd.DataFrame, metric: str = "auroc", decimals: int = DECIMALS) -> pd.DataFrame:
+    """Data sets x methods of ``<metric>_mean`` from an aggregated table (``dataset, method, <metric>_mean``),
+    rounded to ``decimals`` so that equal means (e.g. F1 of two methods that flag the same rows) rank as ties
+    whether computed from the runs in memory or from a CSV copy of them."""
+    return table.pivot(index="dataset", columns="method", values=f"{metric}_mean").round(decimals)
 
 
 def mean_ranks(scores: pd.DataFrame) -> pd.DataFrame:
