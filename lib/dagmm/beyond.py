@@ -22,6 +22,7 @@ from sklearn.mixture import GaussianMixture as SkGMM
 from . import defaults, training
 from .baselines import ECOD, DAGMMVariant, SklearnDetector
 from .baselines.base import run_shared
+from .baselines.suite import OCSVM_NU, SHALLOW_MAX_SAMPLES  # notebook 01b's settings of the shallow detectors
 from .datasets import ADBENCH, load_adbench
 from .estimator import DAGMM, anomaly_scores, fit_runs, score_stats
 from .protocol import make_splits, run_estimator
@@ -51,7 +52,6 @@ METHODS = ("DAGMM", OTHER_METHOD, *DAGMM_METHODS, "PAE-GMM-EM", *SHALLOW_METHODS
 # controls say whether training (or the new defaults) helps; they are not competitors in the ranks
 CONTROLS = ("DAGMM (untrained)", "DAGMM (previous defaults)", "DAGMM (previous defaults, untrained)")
 COMPETITORS = tuple(m for m in METHODS if m not in CONTROLS)
-SHALLOW_MAX_SAMPLES = 10_000  # LOF and OC-SVM fit on at most this many training rows (as in notebook 01b)
 
 
 def latent_scores(module, Xt, train_idx, test_idx, seeds, n_components: int) -> np.ndarray:
@@ -116,7 +116,7 @@ def _shallow(method: str, rho: float, seed: int):
     det, max_samples, prep = {
         "Isolation Forest": (IsolationForest(n_jobs=1), None, None),
         "LOF": (LocalOutlierFactor(n_neighbors=20, novelty=True), SHALLOW_MAX_SAMPLES, "minmax"),
-        "OC-SVM": (OneClassSVM(kernel="rbf", nu=0.1, gamma="scale"), SHALLOW_MAX_SAMPLES, "minmax"),
+        "OC-SVM": (OneClassSVM(kernel="rbf", nu=OCSVM_NU, gamma="scale"), SHALLOW_MAX_SAMPLES, "minmax"),
     }[method]
     return SklearnDetector(det, max_samples=max_samples, preprocessing=prep, contamination=rho, random_state=seed)
 
