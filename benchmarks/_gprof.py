@@ -1,7 +1,7 @@
 import torch, time
 from dagmm import DAGMM
 from dagmm.estimator import build_module
-from dagmm.training import make_generators
+from dagmm.engine.training import make_generators
 dev=torch.device("cuda")
 for R in (1,20):
     est=DAGMM.from_paper("kddcup")

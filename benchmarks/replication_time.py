@@ -28,13 +28,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dagmm import DAGMM, allocator, paths
+from dagmm import DAGMM, paths
+from dagmm.engine import allocator
 from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits, run_dagmm
 from dagmm.reporting import pipe_table
 from dagmm.timing import extrapolate
-from dagmm.training import describe_device, prepare_device
+from dagmm.engine.training import describe_device, prepare_device
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}

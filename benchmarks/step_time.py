@@ -10,7 +10,7 @@ Writes ``reports/benchmarks/step_time_<device>.csv`` and ``.md`` with:
   DataLoader, a Python loop over components, explicit inverses), measured in
   the same run, and the ratio: twice, first with the C library's malloc as
   the environment sets it (as that design runs elsewhere), then with the
-  malloc settings this project applies (``dagmm.allocator``, for the rest);
+  malloc settings this project applies (``dagmm.engine.allocator``, for the rest);
 * the achieved FLOP rate of those steps against this machine's measured
   float32 matrix-multiply rate;
 * a floor: the linear layers' matrix multiplies of one step alone, at their
@@ -31,9 +31,10 @@ import time
 import pandas as pd
 import torch
 
-from dagmm import DAGMM, allocator, paths
+from dagmm import DAGMM, paths
+from dagmm.engine import allocator
 from dagmm.estimator import build_module
-from dagmm.training import (Stepper, describe_device, make_generators, prepare_device, resolve_device, table_to_device,
+from dagmm.engine.training import (Stepper, describe_device, make_generators, prepare_device, resolve_device, table_to_device,
                             take_rows)
 
 B = 1024
@@ -130,7 +131,7 @@ def median_step_seconds(step, dev, steps: int, repeats: int, warmup: int) -> flo
 
 
 def time_steps(est: DAGMM, n_runs: int, dev, steps: int, repeats: int = 5, compile: bool = False) -> float:
-    """Median seconds per training step (dagmm.training.Stepper, as in the training loop;
+    """Median seconds per training step (dagmm.engine.training.Stepper, as in the training loop;
     ``compile``: through ``torch.compile``, compiled during the warm-up steps)."""
     module = build_module(est, n_runs, D_IN)
     module.reset_parameters(make_generators(range(n_runs)))
@@ -200,7 +201,7 @@ def main(argv=None):
     ap.add_argument("--full-run", action="store_true", help="also time one 200-epoch KDDCUP run on the real data")
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
-    # the common design first, as it runs elsewhere: before this process's malloc settings (dagmm.allocator,
+    # the common design first, as it runs elsewhere: before this process's malloc settings (dagmm.engine.allocator,
     # applied by tune_process and irreversible), which then apply to everything below, the common design again too
     dev = resolve_device(args.device)
     commons = [(time_common_design(dev, args.steps), allocator.describe())]

@@ -39,8 +39,8 @@ from dagmm.configs import PAPER_SETTINGS, paper_setting  # noqa: E402
 from dagmm.datasets import load_base  # noqa: E402
 from dagmm.protocol import make_splits  # noqa: E402
 from dagmm.reporting import pipe_table  # noqa: E402
-from dagmm import allocator  # noqa: E402
-from dagmm.training import describe_device, prepare_device  # noqa: E402
+from dagmm.engine import allocator  # noqa: E402
+from dagmm.engine.training import describe_device, prepare_device  # noqa: E402
 
 TARGET_MINUTES = {"01": 30, "01b": 60}  # the issues' targets for a 2-core CPU
 # (notebook, training, the method whose epochs it runs, whether the estimation network is counted)

@@ -1,11 +1,11 @@
-"""Fit the rational tanh of compiled CPU training steps (:func:`dagmm.nn.rational_tanh`).
+"""Fit the rational tanh of compiled CPU training steps (:func:`dagmm.engine.layers.rational_tanh`).
 
 ``tanh(x) ~= x P(x^2) / Q(x^2)`` on ``|x| <= 9`` (beyond it float32 tanh is
 +-1), with P and Q of degree 4 and Q(0) = 1, fitted for the smallest largest
 relative error: a linearised least-squares fit iterated to convergence
 (Sanathanan-Koerner), then Lawson's reweighting towards the minimax fit.
 Prints the coefficients as float32 literals and the float32 error of the
-evaluation as :func:`dagmm.nn.rational_tanh` does it (Horner, one rounding
+evaluation as :func:`dagmm.engine.layers.rational_tanh` does it (Horner, one rounding
 per operation) against float64 tanh. Needs only numpy; deterministic.
 
 Usage: ``python scripts/fit_tanh.py``.
@@ -48,7 +48,7 @@ def fit():
 
 
 def evaluate_float32(p, q, x):
-    """The rational tanh of ``x`` in float32 as dagmm.nn evaluates it."""
+    """The rational tanh of ``x`` in float32 as dagmm.engine.layers evaluates it."""
     c = np.clip(x.astype(np.float32), -CLAMP, CLAMP)
     s = c * c
     num, den = np.float32(p[-1]), np.float32(q[-1])

@@ -29,7 +29,7 @@ from dagmm.datasets import load_base
 from dagmm.protocol import make_splits
 from dagmm.reporting import pipe_table
 from dagmm.timing import extrapolable, extrapolate
-from dagmm.training import describe_device
+from dagmm.engine.training import describe_device
 
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
 EPOCH_PARAMS = ("epochs", "pretrain_epochs")

@@ -1,4 +1,4 @@
-"""dagmm.allocator: once asked for (tune_process), CPU training reuses freed memory instead of
+"""dagmm.engine.allocator: once asked for (tune_process), CPU training reuses freed memory instead of
 page-faulting, and results do not change; a plain fit applies nothing.
 
 Each case runs in a fresh interpreter: the malloc settings are per process and
@@ -22,9 +22,10 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import torch
     torch.set_num_threads(1)
-    from dagmm import DAGMM, allocator
+    from dagmm import DAGMM
+    from dagmm.engine import allocator
     from dagmm.estimator import build_module
-    from dagmm.training import Stepper, make_generators
+    from dagmm.engine.training import Stepper, make_generators
 
     if os.environ.get("TUNE") == "1":
         allocator.tune_process()  # what the notebooks and the runner ask for
@@ -99,8 +100,8 @@ def test_training_table_in_huge_page_memory_holds_the_same_values(monkeypatch):
     import numpy as np
     import torch
 
-    from dagmm import allocator
-    from dagmm.training import table_to_device
+    from dagmm.engine import allocator
+    from dagmm.engine.training import table_to_device
 
     rng = np.random.default_rng(0)
     big = rng.normal(size=(allocator.HUGE_PAGE_MIN_BYTES // 8 + 3, 2))  # float64, 16 MiB + a bit as float32
@@ -126,8 +127,8 @@ def test_training_tables_are_row_major_whatever_the_input_layout():
     import numpy as np
     import torch
 
-    from dagmm import allocator
-    from dagmm.training import table_to_device
+    from dagmm.engine import allocator
+    from dagmm.engine.training import table_to_device
 
     rng = np.random.default_rng(0)
     for n in (3772, allocator.HUGE_PAGE_MIN_BYTES // 24 + 5):  # Thyroid's size; one in huge-page memory

@@ -6,7 +6,7 @@ import torch
 from dagmm import DAGMM, defaults
 from dagmm.configs import PAPER_SETTINGS
 from dagmm.estimator import build_module
-from dagmm.training import fit_minmax, fit_norm_floor, fit_zscore
+from dagmm.engine.training import fit_minmax, fit_norm_floor, fit_zscore
 
 CPU = dict(device="cpu", random_state=0)
 

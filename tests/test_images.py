@@ -311,7 +311,7 @@ from sklearn.base import clone  # noqa: E402
 from dagmm.conv import ConvCompressor, ResConvCompressor  # noqa: E402
 from dagmm.image_study import ConvDAGMM, aggregate_images, by_kind_table, run_image_method, with_seeds  # noqa: E402
 from dagmm.images import ImageSet  # noqa: E402
-from dagmm.training import make_generators  # noqa: E402
+from dagmm.engine.training import make_generators  # noqa: E402
 
 ARCHS = {"conv": ConvCompressor, "resconv": ResConvCompressor}
 

@@ -10,8 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from dagmm import DAGMM
 from dagmm.estimator import build_module, fit_runs
-from dagmm.nn import pair_sums, rational_tanh, reconstruction_features
-from dagmm.training import (compute_energy, compute_scores, dropout_masks, epoch_permutations, eval_chunk_rows,
+from dagmm.engine.layers import pair_sums, rational_tanh, reconstruction_features
+from dagmm.engine.training import (compute_energy, compute_scores, dropout_masks, epoch_permutations, eval_chunk_rows,
                             make_generators, take_rows)
 
 
@@ -257,8 +257,8 @@ def test_cuda_graph_training_follows_eager_training():
 
 
 def test_feature_major_layers_compute_the_same_loss_and_gradients(monkeypatch):
-    from dagmm import model as model_mod
-    from dagmm import nn as nn_mod
+    from dagmm.engine import module as model_mod
+    from dagmm.engine import layers as nn_mod
 
     normal, _ = manifold_data()
     est = DAGMM(**SMALL)
@@ -295,7 +295,7 @@ needs_compiler = pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c+
 def test_compiled_training_follows_eager_training(monkeypatch):
     import torch._dynamo.utils
 
-    from dagmm import training
+    from dagmm.engine import training
 
     monkeypatch.setattr(training, "_COMPILE_FAILED", False)
     normal, anom = manifold_data()
@@ -318,8 +318,8 @@ def test_compiled_training_follows_eager_training(monkeypatch):
 def test_a_compiled_fit_keeps_the_layout_of_its_first_batch_for_the_short_last_one(monkeypatch):
     """The feature-major choice is made once per fit, from the first (full) batch: a per-batch choice
     would compile a second version of the step for every epoch's short last batch."""
-    from dagmm import nn as dnn
-    from dagmm import training
+    from dagmm.engine import layers as dnn
+    from dagmm.engine import training
 
     seen = []
 
@@ -347,7 +347,7 @@ def test_a_compiled_fit_keeps_the_layout_of_its_first_batch_for_the_short_last_o
 @needs_compiler
 def test_compiled_cpu_networks_use_the_rational_tanh():
     """The networks' tanh is torch.tanh eagerly and the rational one inside torch.compile on the CPU."""
-    from dagmm import nn as dnn
+    from dagmm.engine import layers as dnn
 
     x = torch.randn(4, 300, 10) * 3
     assert torch.equal(dnn.tanh(x), torch.tanh(x))
@@ -359,7 +359,7 @@ def test_compiled_cpu_networks_use_the_rational_tanh():
 def test_one_flat_parameter_for_adam_trains_exactly_as_separate_ones(monkeypatch):
     """The stepper's flat parameter (module parameters and gradients are views of two flat
     tensors) changes no value: Adam is elementwise. And backward still fills those views."""
-    from dagmm import training
+    from dagmm.engine import training
 
     normal, _ = manifold_data()
     X = torch.tensor(normal)
@@ -386,7 +386,7 @@ def test_one_flat_parameter_for_adam_trains_exactly_as_separate_ones(monkeypatch
 
 
 def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
-    from dagmm import training
+    from dagmm.engine import training
 
     def broken(*args, **kwargs):
         raise RuntimeError("no working C++ compiler")
@@ -411,7 +411,7 @@ def test_failed_compile_trains_eagerly_with_a_warning(monkeypatch):
 def test_compile_without_the_cpp_wrapper_when_it_fails(monkeypatch):
     """A compile that fails only with inductor's C++ wrapper is retried with its Python one: the
     step stays compiled, without a warning, and later steppers skip the C++ wrapper."""
-    from dagmm import training
+    from dagmm.engine import training
 
     real_compile = torch.compile
     calls = []
@@ -441,7 +441,7 @@ def test_compile_without_the_cpp_wrapper_when_it_fails(monkeypatch):
 
 
 def test_checkpoint_evaluation_equals_a_shorter_training():
-    from dagmm.training import compute_energy, estimate_mixture
+    from dagmm.engine.training import compute_energy, estimate_mixture
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(300, 5)).astype(np.float32)
@@ -530,7 +530,7 @@ def test_networks_pickled_with_their_activation_function_still_load():
     pickled the old way unpickles into the same network."""
     import pickle
 
-    from dagmm.nn import RunMLP
+    from dagmm.engine.layers import RunMLP
 
     m = RunMLP(2, (6, 4, 1))
     m.reset_parameters(make_generators([0, 1]))

@@ -19,7 +19,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-from dagmm import DAGMM, defaults, reference, training
+from dagmm import DAGMM, defaults, reference
+from dagmm.engine import training
 from dagmm.estimator import build_module
 
 

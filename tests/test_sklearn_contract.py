@@ -42,7 +42,9 @@ from sklearn.utils.estimator_checks import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from dagmm import DAGMM, allocator, training
+from dagmm import DAGMM
+
+from dagmm.engine import allocator, training
 from dagmm.baselines import DCN, DSEBM, ECOD, DAGMMVariant, DeepSVDD, SklearnDetector
 from dagmm.image_study import ConvDAGMM
 from dagmm.protocol import anomaly_labels, estimator_scores, evaluate_scores
@@ -332,7 +334,7 @@ def test_conv_dagmm_fails_transactionally_too(monkeypatch):
 def test_a_diverged_fit_no_longer_leaves_a_half_fitted_dagmm(problem, monkeypatch):
     """The issue's case: the loss went NaN; the estimator used to keep ``module_`` and predict "all normal"."""
     Xtr, Xte, _ = problem
-    from dagmm.model import DAGMMModule
+    from dagmm.engine.module import DAGMMModule
 
     real = DAGMMModule.loss
 
@@ -490,7 +492,7 @@ def process_state():
 
 @pytest.fixture
 def fresh_process(monkeypatch):
-    """This process as a fresh one would be for dagmm.allocator (nothing tuned yet), with glibc's
+    """This process as a fresh one would be for dagmm.engine.allocator (nothing tuned yet), with glibc's
     mallopt and mmap's madvise counted instead of applied, and every table big enough for huge pages."""
     libc, mm = FakeLibc(), FakeMmap()
     monkeypatch.setattr(allocator, "_state", {})

@@ -9,10 +9,10 @@ from scipy.stats import laplace
 from sklearn.metrics import roc_auc_score
 
 from dagmm import DAGMM
-from dagmm.compressors import VAECompressor, VQCompressor, gaussian_kl
+from dagmm.engine.compressors import VAECompressor, VQCompressor, gaussian_kl
 from dagmm.mixture import GaussianMixture, LaplaceMixture, LaplaceParams
 from dagmm.pu import PUClassifier
-from dagmm.training import make_generators
+from dagmm.engine.training import make_generators
 from dagmm.variants import percentile_sweep
 
 FAST = dict(hidden=(8, 4), latent_dim=1, n_components=2, epochs=30, batch_size=64, lr=1e-3, device="cpu", random_state=0)
@@ -134,7 +134,7 @@ def test_variant_trains_and_beats_chance(blobs, overrides):
 def test_modified_inference_is_the_sum_of_standardised_energy_and_recon(blobs):
     normal, anomal = blobs
     m = DAGMM(**{**FAST, "epochs": 2}, scoring="energy+recon").fit(normal)
-    from dagmm.training import compute_scores
+    from dagmm.engine.training import compute_scores
 
     Xt = torch.as_tensor(normal)
     rows = np.arange(len(normal))[None]

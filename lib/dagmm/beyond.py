@@ -19,7 +19,9 @@ import pandas as pd
 import torch
 from sklearn.mixture import GaussianMixture as SkGMM
 
-from . import defaults, training
+from . import defaults
+
+from .engine import training
 from .baselines import ECOD, DAGMMVariant, SklearnDetector
 from .baselines.base import run_shared
 from .baselines.suite import OCSVM_NU, SHALLOW_MAX_SAMPLES  # notebook 01b's settings of the shallow detectors

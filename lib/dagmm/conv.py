@@ -28,7 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .nn import RunLinear
+from .engine.layers import RunLinear
 
 __all__ = ["RunConv2d", "RunBatchNorm2d", "ConvCompressor", "ResConvCompressor", "fold_runs", "unfold_runs"]
 

@@ -15,12 +15,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import defaults, training
+from . import defaults
+
+from .engine import training
 from .configs import paper_setting
-from .compressors import VAECompressor, VQCompressor
+from .engine.compressors import VAECompressor, VQCompressor
 from .mixture import MIXTURES
-from .model import DAGMMModule
-from .nn import EstimationNetwork, MLPCompressor
+from .engine.module import DAGMMModule
+from .engine.layers import EstimationNetwork, MLPCompressor
 
 __all__ = ["DAGMM", "AnomalyDetectorMixin", "fit_runs", "build_module", "anomaly_scores", "score_stats", "COMPRESSORS",
            "SCORINGS", "DEVICES", "check_device", "check_widths", "check_n_samples", "uses_cuda"]
@@ -64,7 +66,7 @@ def check_device(est) -> None:
     """Raise ``InvalidParameterError`` (a ValueError) unless ``est.device`` is one of
     :data:`DEVICES`, ``"cuda:<index>"`` or a ``torch.device`` of type cpu or cuda: checked
     before torch parses it. (CUDA asked for where there is none fails at fit, see
-    :func:`dagmm.training.resolve_device`.)"""
+    :func:`dagmm.engine.training.resolve_device`.)"""
     d = est.device
     if isinstance(d, torch.device):
         ok = d.type in ("cpu", "cuda")
@@ -223,18 +225,18 @@ def fit_runs(est: "DAGMM", X: np.ndarray, train_idx, seeds: Sequence[int], *, la
         used) when ``est.anomaly_loss`` is set. The scaling and the scoring
         mixture are then fitted on each run's normal rows only.
     checkpoints, on_checkpoint : epochs and ``on_checkpoint(module, epoch, X_device, normal_train_idx)``
-        called after each of them (see :func:`dagmm.training.train`).
+        called after each of them (see :func:`dagmm.engine.training.train`).
 
     Returns
     -------
     module : DAGMMModule (R runs), fitted, in eval mode, on the device
-    history : dict from :func:`dagmm.training.train`
+    history : dict from :func:`dagmm.engine.training.train`
     X_device : Tensor (N, n_features), the data on the device (for scoring)
     """
     est._check_params()
     device = training.prepare_device(est.device)
     Xt = training.table_to_device(X, device)
-    idx = training._as_index(train_idx, len(seeds), device)
+    idx = training.run_index(train_idx, len(seeds), device)
     if idx.shape[1] < 2:
         raise ValueError(f"DAGMM needs at least 2 training samples, got {idx.shape[1]}")
     module = est._build_module(len(seeds), tuple(Xt.shape[1:]))
@@ -337,7 +339,7 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
     as for scikit-learn's transformers).
 
     A fit changes nothing in the process (no malloc, dynamo or logging
-    settings; :func:`dagmm.allocator.tune_process` applies the study's CPU
+    settings; :func:`dagmm.engine.allocator.tune_process` applies the study's CPU
     tuning where asked for), and a failed fit leaves the estimator as it was.
 
     ``DAGMM()`` is set up for a data set nobody tuned it for
@@ -399,8 +401,8 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         Show a tqdm progress bar over epochs.
     compressor : {"ae", "vae", "vqvae"}, default "ae"
         The compression network: the paper's autoencoder, a VAE
-        (:class:`dagmm.compressors.VAECompressor`, KL weighted by
-        ``kl_weight``) or a VQ-VAE (:class:`dagmm.compressors.VQCompressor`
+        (:class:`dagmm.engine.compressors.VAECompressor`, KL weighted by
+        ``kl_weight``) or a VQ-VAE (:class:`dagmm.engine.compressors.VQCompressor`
         with ``n_codes`` codes and commitment weight ``commitment``).
     kl_weight : float, default 1.0
     n_codes : int, default 32
@@ -409,7 +411,7 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
         The mixture family (:mod:`dagmm.mixture`).
     anomaly_loss : {None, "inverse", "hinge"}, default None
         Semi-supervised training with labelled anomalies (``fit(X, y)`` with
-        ``y == 1`` marking them), see :meth:`dagmm.model.DAGMMModule.loss`.
+        ``y == 1`` marking them), see :meth:`dagmm.engine.module.DAGMMModule.loss`.
     anomaly_margin : float, default 5.0
         Margin (nats) of ``anomaly_loss="hinge"``.
     scoring : {"energy", "energy+recon", "recon"}, default "energy+recon"
@@ -420,12 +422,12 @@ class DAGMM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AnomalyDetectorMi
     torch_compile : bool, default False
         On the CPU, train through ``torch.compile`` (fused kernels; needs a
         C++ compiler; a network compiles once per process, tens of seconds,
-        see :class:`dagmm.training.Stepper`): worth it for long trainings.
+        see :class:`dagmm.engine.training.Stepper`): worth it for long trainings.
         Results agree with the eager ones to float rounding, not bitwise, and
         then depend slightly on how many runs train together. Not used where
         CUDA graphs replay the step (CUDA, the default there).
     engine : {"fast", "reference"}, default "fast"
-        The training code. "fast": :mod:`dagmm.training` (the study's engine:
+        The training code. "fast": :mod:`dagmm.engine.training` (the study's engine:
         runs batched, fused or graph-captured steps). "reference":
         :mod:`dagmm.reference`, DAGMM in plain PyTorch written to be read
         beside the paper (``nn.Linear`` layers, ``torch.optim.Adam``), trained

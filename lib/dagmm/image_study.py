@@ -35,13 +35,13 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import training
+from .engine import training
 from .conv import COMPRESSORS
 from .estimator import DAGMM, NONNEGATIVE_INT, POSITIVE_INT, WIDTHS, check_device, check_widths, fit_runs
 from .images import ImageSet
 from .mixture import GaussianMixture
-from .model import DAGMMModule
-from .nn import EstimationNetwork
+from .engine.module import DAGMMModule
+from .engine.layers import EstimationNetwork
 from .protocol import METRICS, TABLE_COLUMNS, evaluate_scores
 
 __all__ = [

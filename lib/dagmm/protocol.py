@@ -222,7 +222,7 @@ def dagmm_fit_score(estimator, *, score=None, labels=None, desc: str = "DAGMM") 
     Artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
     """
     from .estimator import anomaly_scores, fit_runs, score_stats
-    from .training import embed
+    from .engine.training import embed
 
     kind = estimator.scoring if score is None else score
 

@@ -4,8 +4,8 @@ Zong et al., "Deep Autoencoding Gaussian Mixture Model for Unsupervised
 Anomaly Detection", ICLR 2018. The equation numbers in the comments are the
 paper's.
 
-The fast engine (:mod:`dagmm.model`, :mod:`dagmm.nn`, :mod:`dagmm.mixture`,
-:mod:`dagmm.training`) computes the same model for R runs at once, with a
+The fast engine (:mod:`dagmm.engine.module`, :mod:`dagmm.engine.layers`, :mod:`dagmm.mixture`,
+:mod:`dagmm.engine.training`) computes the same model for R runs at once, with a
 leading run axis in every layer and every tensor and a training loop tuned
 for speed. This file is the same model written plainly: one model, samples
 in rows (B, D), ``nn.Linear`` / ``nn.Tanh`` / ``nn.Dropout`` / ``nn.Softmax``,
@@ -53,9 +53,9 @@ import torch
 from torch import nn
 
 from .mixture import CovarianceJitterWarning, LaplaceMixture
-from .model import NORM_FLOOR
-from .nn import RunLinear
-from .training import DROPOUT_SEED_OFFSET, NOISE_SEED_OFFSET
+from .engine.module import NORM_FLOOR
+from .engine.layers import RunLinear
+from .engine.training import DROPOUT_SEED_OFFSET, NOISE_SEED_OFFSET
 
 __all__ = [
     "mlp", "Autoencoder", "VAE", "VQVAE", "reconstruction_features", "EstimationNetwork",
@@ -124,7 +124,7 @@ class VAE(nn.Module):
     training the code is ``mean + exp(logvar / 2) * noise`` for the standard
     normal ``noise`` the training loop passes, at evaluation (``noise=None``)
     the mean. ``aux`` is ``kl_weight`` times ``KL(q(z|x) || N(0, I))``,
-    averaged over the batch (:class:`dagmm.compressors.VAECompressor`).
+    averaged over the batch (:class:`dagmm.engine.compressors.VAECompressor`).
 
     Shape
     -----
@@ -152,7 +152,7 @@ class VQVAE(nn.Module):
     The encoder output ``z_e`` is replaced by its nearest code ``e`` of the
     codebook, with the straight-through gradient ``z_q = z_e + sg(e - z_e)``;
     ``aux = ||sg(z_e) - e||^2 + commitment ||z_e - sg(e)||^2``, averaged over
-    the batch (:class:`dagmm.compressors.VQCompressor`).
+    the batch (:class:`dagmm.engine.compressors.VQCompressor`).
 
     Shape
     -----
@@ -539,7 +539,7 @@ def train(model: ReferenceDAGMM, X: torch.Tensor, *, epochs: int, batch_size: in
         None: shuffles, dropout (``nn.Dropout``) and the compressor's noise
         from torch's global generator. An int: from generators seeded with
         ``seed``, ``seed + DROPOUT_SEED_OFFSET`` and ``seed + NOISE_SEED_OFFSET``,
-        drawn as :func:`dagmm.training.train` draws them for a run with
+        drawn as :func:`dagmm.engine.training.train` draws them for a run with
         that seed: on the CPU the very same permutations, dropout masks and
         noise.
     verbose : bool
@@ -728,7 +728,8 @@ def fit_estimator(est, X: np.ndarray, seed: int):
     history : dict, ``loss`` (epochs, 1) and ``failed`` (1,), as :func:`dagmm.estimator.fit_runs`
     X_device : Tensor (N, D), the data on the device
     """
-    from . import defaults, training
+    from . import defaults
+    from .engine import training
     from .estimator import INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, build_module, check_n_samples
 
     if getattr(est, "anomaly_loss", None) is not None:

@@ -54,7 +54,7 @@ from typing import Callable
 from . import paths
 from .reporting import git_commit
 from .staging import STAGED_FOLDERS
-from .training import describe_device
+from .engine.training import describe_device
 
 __all__ = ["main", "run_notebook", "run_notebooks", "dependencies", "write_index"]
 

@@ -182,7 +182,7 @@ def epochs_investigation(
         function sets itself (``epochs``, ``device``, ``contamination``,
         ``scoring``, ``random_state``, ``verbose``) are refused.
     scores : sequence of {"energy", "recon"}, default ("energy",)
-        Scores of :func:`dagmm.training.compute_scores` to evaluate: DAGMM's
+        Scores of :func:`dagmm.engine.training.compute_scores` to evaluate: DAGMM's
         energy and/or the autoencoder's squared reconstruction error, read off
         the same networks.
     data_dir, device, max_parallel, verbose
@@ -197,7 +197,7 @@ def epochs_investigation(
     """
     from .estimator import fit_runs
     from .protocol import evaluate_scores
-    from .training import compute_scores, estimate_mixture
+    from .engine.training import compute_scores, estimate_mixture
 
     variants = {"DAGMM": {}} if variants is None else dict(variants)
     if not variants:

@@ -24,7 +24,7 @@ from .datasets import draw_rows, load_base
 from .estimator import DAGMM, anomaly_scores, fit_runs, score_stats
 from .protocol import RunSplit, evaluate_scores, make_splits
 from .pu import PUClassifier
-from .training import compute_scores, embed
+from .engine.training import compute_scores, embed
 
 __all__ = [
     "VARIANTS",

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
-from .. import training
+from ..engine import training
 from ..defaults import network_sizes
 from ..estimator import DAGMM, INIT_SEED_OFFSET, NONNEGATIVE_INT, SHUFFLE_SEED_OFFSET, check_n_samples, fit_runs
 from ..mixture import GaussianMixture
-from ..model import DAGMMModule
-from ..nn import EstimationNetwork, MLPCompressor
+from ..engine.module import DAGMMModule
+from ..engine.layers import EstimationNetwork, MLPCompressor
 from .base import BatchedDetector
 
 __all__ = ["DAGMMVariant", "VariantModule", "SECOND_STAGE_SEED_OFFSET"]
@@ -196,7 +196,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
         self._check_params()
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
-        idx = training._as_index(train_idx, len(seeds), device)
+        idx = training.run_index(train_idx, len(seeds), device)
         check_n_samples(self, idx.shape[1])
         module = self._build_module(len(seeds), tuple(Xt.shape[1:]))
         module.reset_parameters(training.make_generators(seeds, offset=INIT_SEED_OFFSET))
@@ -210,7 +210,7 @@ class DAGMMVariant(BatchedDetector, DAGMM):
 
     def _second_stage(self, module, Xt, train_idx, seeds, desc="second stage") -> dict:
         """Train (or fit by EM) the pre-trained ``module`` in place; returns the stage's history."""
-        idx = training._as_index(train_idx, len(seeds), Xt.device)
+        idx = training.run_index(train_idx, len(seeds), Xt.device)
         if self.second_stage == "em":
             fit_em(module, Xt, idx, seeds, self.cov_eps)
             return {"loss": np.zeros((0, len(seeds))), "failed": np.zeros(len(seeds), bool)}

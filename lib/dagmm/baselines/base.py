@@ -3,7 +3,7 @@
 one training (one fitted model scored several ways).
 
 A *batched* estimator trains R runs at once (leading run axis, as
-:class:`dagmm.nn.RunLinear`) through two methods:
+:class:`dagmm.engine.layers.RunLinear`) through two methods:
 
 * ``_fit_runs(X, train_idx (R, n), seeds) -> (state, history, X_device)``,
   ``history`` with ``loss`` (epochs, R) and ``failed`` (R,);

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import training
+from ..engine import training
 from ..estimator import (NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, TORCH_TRAINING, WIDTHS, check_n_samples,
                          check_widths)
-from ..model import sq_error
-from ..nn import MLPCompressor
+from ..engine.module import sq_error
+from ..engine.layers import MLPCompressor
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
 
@@ -149,7 +149,7 @@ class DCN(BatchedDetector):
         self._check_params()
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
-        idx = training._as_index(train_idx, len(seeds), device)
+        idx = training.run_index(train_idx, len(seeds), device)
         check_n_samples(self, idx.shape[1], "n_clusters", "clusters")
         module = DCNModule(len(seeds), Xt.shape[1], self.hidden, self.latent_dim, self.n_clusters)
         module.reset_parameters(training.make_generators(seeds))
@@ -225,11 +225,11 @@ def code_diagnosis(estimator: DCN, X: np.ndarray, y: np.ndarray, splits) -> "pd.
     module, _, Xt = estimator._fit_runs(X, train_idx, seeds, desc="DCN diagnosis")
     module.eval()
     dev = Xt.device
-    te = training._as_index(test_idx, len(seeds), dev)
+    te = training.run_index(test_idx, len(seeds), dev)
     score = estimator._score_runs(module, Xt, te)
     with torch.no_grad():
         recon = chunked(lambda xb: sq_error(*module(xb)[::2]), Xt, te, module.n_runs)
-    z_tr = _codes(module, Xt, training._as_index(train_idx, len(seeds), dev))
+    z_tr = _codes(module, Xt, training.run_index(train_idx, len(seeds), dev))
     z_te = _codes(module, Xt, te)
     rows = []
     for r, s in enumerate(splits):

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import training
+from ..engine import training
 from ..estimator import NONNEGATIVE_REAL, TORCH_TRAINING, WIDTHS, check_widths
-from ..nn import RunLinear
+from ..engine.layers import RunLinear
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
 
@@ -110,7 +110,7 @@ class DeepSVDD(BatchedDetector):
         self._check_params()
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
-        idx = training._as_index(train_idx, len(seeds), device)
+        idx = training.run_index(train_idx, len(seeds), device)
         module = DeepSVDDModule(len(seeds), Xt.shape[1], tuple(self.hidden))
         module.reset_parameters(training.make_generators(seeds))
         module.to(device)

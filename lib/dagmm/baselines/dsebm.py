@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
-from .. import training
+from ..engine import training
 from ..estimator import POSITIVE_REAL, TORCH_TRAINING, WIDTHS, check_widths
-from ..nn import RunLinear
+from ..engine.layers import RunLinear
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, randn_like_runs, train_runs
 
@@ -147,7 +147,7 @@ class DSEBM(BatchedDetector):
         self._check_params()
         device = training.prepare_device(self.device)
         Xt = training.table_to_device(X, device)
-        idx = training._as_index(train_idx, len(seeds), device)
+        idx = training.run_index(train_idx, len(seeds), device)
         module = DSEBMModule(len(seeds), Xt.shape[1], tuple(self.hidden))
         module.reset_parameters(training.make_generators(seeds))
         module.to(device)

@@ -2,7 +2,7 @@
 (DSEBM, DCN, Deep SVDD): R runs at once, each with its own shuffling and
 noise generators, Adam on every parameter with ``requires_grad``.
 
-DAGMM and its ablations use :func:`dagmm.training.train` instead (CUDA graphs,
+DAGMM and its ablations use :func:`dagmm.engine.training.train` instead (CUDA graphs,
 the DAGMM objective); this loop takes any per-run loss.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training import _as_index, epoch_permutations, iter_chunks, make_generators, take_rows
+from ..engine.training import run_index, epoch_permutations, iter_chunks, make_generators, take_rows
 
 __all__ = ["ScaledRunModule", "train_runs", "chunked", "NOISE_SEED_OFFSET", "SHUFFLE_SEED_OFFSET"]
 
@@ -25,7 +25,7 @@ class ScaledRunModule(nn.Module):
     """Base of the baselines' torch modules: per-run min-max scaling buffers.
 
     ``x' = (x - shift) / scale`` with ``shift``, ``scale`` (R, 1, n_features)
-    set by :func:`dagmm.training.fit_minmax` from each run's training rows.
+    set by :func:`dagmm.engine.training.fit_minmax` from each run's training rows.
     """
 
     def __init__(self, n_runs: int, n_features: int):
@@ -72,7 +72,7 @@ def train_runs(
     dict with ``loss`` (ndarray (epochs, R)) and ``failed`` (bool ndarray (R,)).
     """
     device = X.device
-    idx = _as_index(train_idx, len(seeds), device)
+    idx = run_index(train_idx, len(seeds), device)
     R, n = idx.shape
     shuffle_gens = make_generators([s + SHUFFLE_SEED_OFFSET for s in seeds], device)
     noise_gens = make_generators(seeds, device, NOISE_SEED_OFFSET)
@@ -117,8 +117,8 @@ def train_runs(
 def chunked(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, idx, n_runs: int, chunk: int | None = None) -> np.ndarray:
     """``fn(X[idx[:, a:b]])`` over chunks of rows, concatenated: (R, m) ndarray.
 
-    ``chunk``: rows per run at once (default: :func:`dagmm.training.eval_chunk_rows`)."""
-    idx = _as_index(idx, n_runs, X.device)
+    ``chunk``: rows per run at once (default: :func:`dagmm.engine.training.eval_chunk_rows`)."""
+    idx = run_index(idx, n_runs, X.device)
     out = [fn(xb).detach() for xb in iter_chunks(X, idx, chunk)]
     return torch.cat(out, 1).cpu().numpy()
 

@@ -31,7 +31,7 @@ import pandas as pd
 from ..configs import paper_setting
 from ..datasets import draw_rows
 from ..protocol import RunSplit, make_splits, run_estimator
-from ..training import compute_scores
+from ..engine.training import compute_scores
 from .ablations import DAGMMVariant
 from .base import Timer, run_shared
 from .classic import ECOD, SklearnDetector
@@ -191,9 +191,9 @@ def _run_group(*, dataset, X, y, splits, group, methods, profile, device, max_pa
                tuning=None):
     """The per-run rows of one training group (:data:`GROUPS`); in a worker process of
     :func:`run_methods` (``workers > 1``), with ``threads`` torch and BLAS threads there, and the
-    process tuning of the parent (``tuning``: the arguments of its :func:`dagmm.allocator.tune_process`)."""
+    process tuning of the parent (``tuning``: the arguments of its :func:`dagmm.engine.allocator.tune_process`)."""
     if tuning is not None:
-        from ..allocator import tune_process
+        from ..engine.allocator import tune_process
 
         tune_process(**tuning)
     if threads is None:
@@ -306,7 +306,7 @@ def run_methods(
         # fork server, which never touches CUDA ("spawn" would do as well)
         ctx = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx)
-        from ..allocator import is_tuned
+        from ..engine.allocator import is_tuned
 
         # the workers are fresh processes: they repeat this process's tune_process, if it asked for one
         pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), tuning=is_tuned(), **task)

@@ -1,7 +1,7 @@
-"""Training loop: R runs of a :class:`~dagmm.model.DAGMMModule` at once.
+"""Training loop: R runs of a :class:`~dagmm.engine.module.DAGMMModule` at once.
 
 The data stay on the device as one array; each run has its own training row
-indices, its own min-max scaling, its own shuffling and dropout generators,
+indices, its own input scaling, its own shuffling and dropout generators,
 so a run gives the same result whether it is trained alone or beside others.
 The hot loop has no host synchronisation: losses are accumulated on the
 device and looked at once per epoch (to flag runs that went NaN).
@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from . import allocator
-from .mixture import CovarianceJitterWarning
-from .model import DAGMMModule
-from .nn import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
+from ..mixture import CovarianceJitterWarning
+from .module import DAGMMModule
+from .layers import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
 __all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
@@ -45,8 +45,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 def prepare_device(device: str | torch.device | None = "auto") -> torch.device:
     """The device a fit trains on (:func:`resolve_device`); every fit calls this first.
 
-    It changes nothing in the process: the CPU tuning of :mod:`dagmm.allocator`
-    applies only after :func:`dagmm.allocator.tune_process`."""
+    It changes nothing in the process: the CPU tuning of :mod:`dagmm.engine.allocator`
+    applies only after :func:`dagmm.engine.allocator.tune_process`."""
     return resolve_device(device)
 
 
@@ -159,8 +159,8 @@ def dropout_masks(generators: Sequence[torch.Generator], epochs: int, n: int, wi
 def table_to_device(X, device) -> torch.Tensor:
     """A float32 copy of the data table ``X`` (N, ...) on ``device``, for training and scoring.
 
-    On the CPU, after :func:`dagmm.allocator.tune_process`, a large table goes into huge-page memory
-    (:func:`dagmm.allocator.huge_page_array`): mini-batches gather random rows
+    On the CPU, after :func:`dagmm.engine.allocator.tune_process`, a large table goes into huge-page memory
+    (:func:`dagmm.engine.allocator.huge_page_array`): mini-batches gather random rows
     from it, and with 4 KB pages each row cost a TLB miss. The copy is always
     row-major (C order), whatever the layout of ``X``: the loaders' tables
     come column-major (Fortran order) from pandas, and gathering rows from
@@ -194,7 +194,7 @@ def eval_chunk_rows(chunk: int | None, X: torch.Tensor) -> int:
 
     On the CPU a run's share of a chunk stays near :data:`EVAL_CHUNK_ELEMENTS`
     input elements (1110 KDDCUP rows): a chunk of 20 runs then stays in the
-    cache and below the allocator's mmap threshold (:mod:`dagmm.allocator`);
+    cache and below the allocator's mmap threshold (:mod:`dagmm.engine.allocator`);
     16384-row chunks made scoring 20 KDDCUP runs 2-3x slower. A GPU takes
     16384 rows per run. The rows per run do not depend on how many runs are
     evaluated together, so a run scores the same alone as in a batch.
@@ -219,7 +219,21 @@ def iter_chunks(X: torch.Tensor, idx: torch.Tensor, chunk: int | None = None):
         yield take_rows(X, idx[:, s : s + chunk])
 
 
-def _as_index(idx, n_runs: int | None, device) -> torch.Tensor:
+def run_index(idx, n_runs: int | None, device) -> torch.Tensor:
+    """Row indices per run as a long tensor on ``device``.
+
+    Parameters
+    ----------
+    idx : array-like or torch.Tensor, shape (R, n) or (n,)
+        Each run's rows of the data table; one row of indices (n,) is one run.
+    n_runs : int or None
+        The number of runs expected (the module's R); None accepts any.
+    device : torch.device or str
+
+    Returns
+    -------
+    torch.Tensor, shape (R, n), dtype long
+    """
     t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
     t = t.to(dtype=torch.long)
     if t.ndim == 1:
@@ -284,7 +298,7 @@ def fit_norm_floor(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor, frac
     minimum of every feature after min-max scaling) stays bounded by
     ``||x - x'|| / floor``. ``fraction = 0`` keeps the paper's features (floor 1e-10).
     """
-    from .model import NORM_FLOOR
+    from .module import NORM_FLOOR
 
     if fraction < 0:
         raise ValueError(f"the norm floor fraction must be >= 0, got {fraction}")
@@ -326,7 +340,7 @@ class Stepper:
         float rounding, not bitwise. While a compiled step runs, dynamo's
         recompile limit is at least :data:`COMPILE_LIMIT` and inductor's c-shim
         notices are filtered (:func:`compile_settings`); both are put back
-        afterwards unless :func:`dagmm.allocator.tune_process` set them for
+        afterwards unless :func:`dagmm.engine.allocator.tune_process` set them for
         the whole process. If compiling fails, the step runs
         eagerly, with a warning, and later steppers in the process do not
         try again.
@@ -478,7 +492,7 @@ class _NoShimNotice(logging.Filter):
 
 
 def quiet_cpp_wrapper_notices() -> None:
-    """Process-wide: filter inductor's c-shim notices (called by :func:`dagmm.allocator.tune_process`)."""
+    """Process-wide: filter inductor's c-shim notices (called by :func:`dagmm.engine.allocator.tune_process`)."""
     log = logging.getLogger("torch._inductor.ir")
     if not any(isinstance(f, _NoShimNotice) for f in log.filters):
         log.addFilter(_NoShimNotice())
@@ -486,7 +500,7 @@ def quiet_cpp_wrapper_notices() -> None:
 
 def raise_compile_limit() -> None:
     """Process-wide: dynamo's ``recompile_limit`` to at least :data:`COMPILE_LIMIT`
-    (called by :func:`dagmm.allocator.tune_process`)."""
+    (called by :func:`dagmm.engine.allocator.tune_process`)."""
     from torch._dynamo import config as dynamo_config
 
     dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, COMPILE_LIMIT)
@@ -501,7 +515,7 @@ def compile_settings():
     of 8 would quietly fall back to eager, so it is at least
     :data:`COMPILE_LIMIT` inside; and inductor's notice that the Cholesky
     solve runs through its generic C++ fallback is filtered. Nothing is
-    changed where :func:`dagmm.allocator.tune_process` has set both for the
+    changed where :func:`dagmm.engine.allocator.tune_process` has set both for the
     whole process. A few microseconds per step otherwise.
     """
     from torch._dynamo import config as dynamo_config
@@ -610,7 +624,7 @@ def train(
     ``failed`` (bool ndarray (R,), runs whose loss became NaN or inf).
     """
     device = X.device
-    idx = _as_index(train_idx, module.n_runs, device)
+    idx = run_index(train_idx, module.n_runs, device)
     R, n = idx.shape
     shuffle_gens = make_generators(seeds, device)
     drop_gens = make_generators(seeds, device, DROPOUT_SEED_OFFSET)
@@ -686,7 +700,7 @@ def embed(module: DAGMMModule, X: torch.Tensor, idx, chunk: int | None = None) -
     ``chunk``: rows per run evaluated at once (default: :func:`eval_chunk_rows`).
     """
     module.eval()
-    idx = _as_index(idx, module.n_runs, X.device)
+    idx = run_index(idx, module.n_runs, X.device)
     zs, gs = [], []
     for xb in iter_chunks(X, idx, chunk):
         out = module(xb)
@@ -719,6 +733,6 @@ def compute_scores(module: DAGMMModule, X: torch.Tensor, idx, kind: str = "energ
     if fn is None:
         raise ValueError(f"kind must be 'energy' or 'recon', got {kind!r}")
     module.eval()
-    idx = _as_index(idx, module.n_runs, X.device)
+    idx = run_index(idx, module.n_runs, X.device)
     out = [fn(xb) for xb in iter_chunks(X, idx, chunk)]
     return torch.cat(out, 1).cpu().numpy()

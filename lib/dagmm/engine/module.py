@@ -1,6 +1,6 @@
 """The DAGMM torch module: scaling, compression network, estimation network, mixture.
 
-Pure ``nn.Module``: no optimiser and no data loading (see :mod:`dagmm.training`).
+Pure ``nn.Module``: no optimiser and no data loading (see :mod:`dagmm.engine.training`).
 The compression network and the mixture family are pluggable: any module
 mapping x (R, B, ...) to ``(z_c (R, B, L), x_hat like x)`` or
 ``(z_c, x_hat, aux)`` where ``aux`` (R,) is an extra loss term (a VAE's KL,
@@ -19,7 +19,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .nn import EstimationNetwork, as_feature_major, pair_sums, prefer_feature_major, reconstruction_features
+from .layers import EstimationNetwork, as_feature_major, pair_sums, prefer_feature_major, reconstruction_features
 
 __all__ = ["DAGMMModule", "DAGMMOutput", "sq_error", "ANOMALY_LOSSES"]
 
@@ -82,7 +82,7 @@ class DAGMMModule(nn.Module):
         self.register_buffer("shift", torch.zeros(n_runs, 1, *self.input_shape))
         self.register_buffer("scale", torch.ones(n_runs, 1, *self.input_shape))
         # Per-run floor of the norms in the relative distance and cosine (set by
-        # dagmm.training.fit_norm_floor; 1e-10 keeps the paper's unfloored features).
+        # dagmm.engine.training.fit_norm_floor; 1e-10 keeps the paper's unfloored features).
         self.register_buffer("norm_floor", torch.full((n_runs, 1), NORM_FLOOR))
         k = estimation.fc2.out_features
         d = estimation.fc1.in_features

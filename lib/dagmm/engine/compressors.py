@@ -1,11 +1,11 @@
 """Variational compression networks for DAGMM: a VAE and a VQ-VAE.
 
-Both follow :class:`dagmm.nn.MLPCompressor`'s shapes (a leading run axis R,
+Both follow :class:`dagmm.engine.layers.MLPCompressor`'s shapes (a leading run axis R,
 the encoder widths ``hidden``, a mirrored decoder) and return
 ``(z_c, x_hat, aux)``, where ``aux`` (R,) is the extra loss term the
 variational model adds to DAGMM's objective (already weighted), averaged over
 the mini-batch. The reconstruction features and the estimation network are
-DAGMM's (see :class:`dagmm.model.DAGMMModule`).
+DAGMM's (see :class:`dagmm.engine.module.DAGMMModule`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .nn import RunMLP
+from .layers import RunMLP
 
 __all__ = ["VAECompressor", "VQCompressor", "gaussian_kl"]
 

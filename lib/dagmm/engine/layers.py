@@ -91,7 +91,7 @@ _feature_major = False  # set by feature_major_steps(), read while a step compil
 def feature_major_steps(enabled: bool = True):
     """Within it, compiled CPU steps compute fully connected layers feature-major (:func:`prefer_feature_major`).
 
-    :class:`dagmm.training.Stepper` decides once per fit, from its first
+    :class:`dagmm.engine.training.Stepper` decides once per fit, from its first
     (full) batch, and keeps the choice for every later batch: a layout that
     depended on each batch's length would compile a second version of the
     step for an epoch's short last batch.
@@ -113,7 +113,7 @@ def prefer_feature_major(x: torch.Tensor) -> bool:
     (KDDCUP's 20-run step: 17.2 -> 14.5 ms of matrix multiplies; Thyroid's
     1.7 -> 0.7 ms), but the transposed copy of the input only pays when it is
     fused into the step's other work and the batch is long: so only inside a
-    ``torch.compile``d CPU step (see :class:`dagmm.training.Stepper`) of a
+    ``torch.compile``d CPU step (see :class:`dagmm.engine.training.Stepper`) of a
     fit whose batches have at least :data:`FEATURE_MAJOR_MIN_BATCH` rows
     (Arrhythmia's 128-row batches are slower that way), inside
     :func:`feature_major_steps`. The values are the same either way, to
@@ -335,7 +335,7 @@ def reconstruction_features(x: torch.Tensor, x_hat: torch.Tensor, eps: float | t
     ``||x - x_hat|| / max(||x||, eps)`` and ``<x, x_hat> / (max(||x||, eps) max(||x_hat||, eps))``
     (the paper's Eq. 2 features, with the norms floored so that a row near
     zero gives finite, bounded features). ``eps``: a float, or a tensor
-    (R, 1) with each run's floor (see :func:`dagmm.training.fit_norm_floor`).
+    (R, 1) with each run's floor (see :func:`dagmm.engine.training.fit_norm_floor`).
     ``sums``: :func:`pair_sums` of ``x`` and ``x_hat`` when already computed.
 
     Shape

@@ -79,7 +79,7 @@ def tune_process(*, malloc: bool = True, huge_pages: bool = True, compile_settin
         (:func:`huge_page_array`, ``madvise(MADV_HUGEPAGE)``).
     compile_settings : bool, default True
         For ``torch_compile=True`` fits: raise ``torch._dynamo.config.recompile_limit``
-        to at least :data:`dagmm.training.COMPILE_LIMIT` and filter inductor's
+        to at least :data:`dagmm.engine.training.COMPILE_LIMIT` and filter inductor's
         "missing a c-shim implementation" notices (logger ``torch._inductor.ir``)
         for the whole process. Without them each compiled fit applies the same
         two settings while it trains and puts them back afterwards.
@@ -194,6 +194,6 @@ def _thp_available() -> bool:
 def describe() -> str:
     """One line for benchmark reports: how this process's allocator is set."""
     if _state.get("applied"):
-        return (f"glibc malloc keeping freed memory (dagmm.allocator: mmap threshold {_state['mmap_threshold'] >> 20} MiB, "
+        return (f"glibc malloc keeping freed memory (dagmm.engine.allocator: mmap threshold {_state['mmap_threshold'] >> 20} MiB, "
                 f"trim threshold {_state['trim_threshold'] >> 20} MiB)")
-    return "the C library's malloc as configured by the environment (dagmm.allocator not applied)"
+    return "the C library's malloc as configured by the environment (dagmm.engine.allocator not applied)"
