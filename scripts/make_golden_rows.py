@@ -5,7 +5,7 @@ the ``dagmm`` that Python imports and writes what they return. Run it on a prist
 checkout of the commit whose results are meant, not on a working tree in flux::
 
     git worktree add /tmp/golden-src HEAD
-    DAGMM_DATA_DIR=/work/shared/datasets PYTHONPATH=/tmp/golden-src/lib \\
+    DAGMM_DATA_DIR=/path/to/datasets PYTHONPATH=/tmp/golden-src/lib \\
         nice -n 19 .venv/bin/python scripts/make_golden_rows.py
 
 then put that commit in the comment and ``GOLDEN_COMMIT`` at the top of the test file.

@@ -75,3 +75,74 @@ def test_random_f1_is_the_mean_f1_of_random_rankings():
         assert evaluate_scores(y, rng.random(len(y)), rho)["f1"] == pytest.approx(f1.mean(), abs=0.15)  # same metric
     with pytest.raises(ValueError, match="rho"):
         random_f1(0.2, 1.5)
+
+
+# --------------------------------------------------------------------------- the one driver
+
+
+def _toy():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(200), np.ones(20)].astype(int)
+    X = rng.normal(size=(220, 3)).astype(np.float32)
+    X[y == 1] += 5
+    return X, y, [make_split("thyroid", y, s) for s in range(5)]
+
+
+def test_run_protocol_reads_one_training_out_as_several_methods_in_chunks():
+    from dagmm.protocol import run_protocol
+
+    X, y, splits = _toy()
+    calls = []
+
+    def fit_scores(X_, train_idx, seeds, test_idx, keep):
+        calls.append(list(seeds))
+        dist = np.linalg.norm(X_[test_idx], axis=-1)  # (R, m), higher = more anomalous
+        failed = np.array([s == 3 for s in seeds])  # run seed 3 "diverged"
+        return {"norm": dict(scores=dist, failed=failed, seconds=2.0 * len(seeds),
+                             columns={"threshold": "top-rho", "rank": np.arange(len(seeds))}),
+                "minus norm": dict(scores=-dist, artifacts={j: dict(tag=j) for j in keep})}
+
+    seen = []
+    df, art = run_protocol("toy", X, y, splits, fit_scores, rho=0.1, max_parallel=2, keep=(0, 3),
+                           on_run=lambda m, run, split, scores: seen.append((m, run, split.seed, len(scores))))
+    assert calls == [[0, 1], [2, 3], [4]]  # chunks of max_parallel runs
+    assert list(df.columns[:11]) == ["dataset", "method", "run", "seed", "precision", "recall", "f1", "auroc",
+                                     "auprc", "failed", "seconds"]
+    assert list(df.columns[11:]) == ["threshold", "rank"]  # a readout's columns follow seconds
+    norm, minus = df[df.method == "norm"], df[df.method == "minus norm"]
+    assert norm.run.tolist() == [0, 1, 2, 3, 4] and norm.seed.tolist() == [0, 1, 2, 3, 4]
+    assert (norm.auroc > 0.95).all() and (minus.auroc < 0.05).all()  # the readouts are scored as given
+    assert norm.failed.tolist() == [False, False, False, True, False]  # a diverged training fails the run
+    assert norm.seconds.tolist() == [2.0] * 5  # a readout's seconds are shared over its R runs
+    assert norm["rank"].tolist() == [0, 1, 0, 1, 0]  # per-run columns, per chunk
+    assert sorted(art) == [("minus norm", 0), ("minus norm", 3), ("norm", 0), ("norm", 3)]
+    assert art["minus norm", 3]["tag"] == 1 and set(art["norm", 0]) == {"energy", "y"}  # position in its chunk
+    assert seen[:2] == [("norm", 0, 0, len(splits[0].test_idx)), ("norm", 1, 1, len(splits[1].test_idx))]
+    assert len(seen) == len(df)
+
+
+def test_a_readouts_own_decisions_replace_the_top_rho_rule():
+    from dagmm.protocol import run_protocol
+
+    X, y, splits = _toy()
+
+    def fit_scores(X_, train_idx, seeds, test_idx, keep):
+        scores = np.linalg.norm(X_[test_idx], axis=-1)
+        return {"flag all": dict(scores=scores, pred=np.ones(scores.shape, dtype=int))}
+
+    df, _ = run_protocol("toy", X, y, splits[:2], fit_scores, rho=0.1)
+    prevalence = y[splits[0].test_idx].mean()
+    assert df.recall.tolist() == [1.0, 1.0] and df.precision.iloc[0] == pytest.approx(prevalence)
+    assert (df.auroc > 0.95).all()  # AUROC is the scores', whatever the decisions
+    with pytest.raises(ValueError, match="pred"):
+        evaluate_scores(y[:10], np.arange(10.0), 0.1, pred=np.ones(3))
+
+
+def test_run_estimator_is_the_driver_one_run_at_a_time():
+    from dagmm.protocol import estimator_fit_scores, run_protocol
+
+    X, y, splits = _toy()
+    make = lambda s: IsolationForest(random_state=s, n_estimators=20)  # noqa: E731
+    a = run_estimator("toy", X, y, splits[:3], make, rho=0.1, method="IF")
+    b, _ = run_protocol("toy", X, y, splits[:3], estimator_fit_scores(make, method="IF"), rho=0.1)
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))

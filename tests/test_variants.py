@@ -211,7 +211,8 @@ def test_percentile_sweep_flags_the_top_p_percent():
 
 
 def test_pu_head_on_a_subsampled_pool_estimates_the_whole_pools_labelling_rate():
-    from dagmm.variants import _pu_row
+    from dagmm.protocol import evaluate_scores
+    from dagmm.variants import pu_head
 
     rng = np.random.default_rng(5)
     n_test, n_lab = 6000, 300
@@ -220,6 +221,7 @@ def test_pu_head_on_a_subsampled_pool_estimates_the_whole_pools_labelling_rate()
     feats_lab = rng.normal(size=(n_lab, 2)) + 3.0
     feats = np.vstack([feats_lab, feats_test])
     s = np.r_[np.ones(n_lab), np.zeros(n_test)].astype(int)
-    row = _pu_row("synthetic", 0, 0, y_test, feats, s, 0.2, False, 0.0, max_unlabelled=2000)
-    assert abs(row["pu_c"] - row["pu_c_true"]) < 0.05
-    assert row["f1"] > 0.6 and row["auroc"] > 0.9
+    g, pred, columns = pu_head(0, y_test, feats, s, max_unlabelled=2000)
+    assert abs(columns["pu_c"] - columns["pu_c_true"]) < 0.05
+    m = evaluate_scores(y_test, g, 0.2, pred)
+    assert m["f1"] > 0.6 and m["auroc"] > 0.9

@@ -23,11 +23,10 @@ from . import defaults
 
 from .engine import training
 from .baselines import ECOD, DAGMMVariant, SklearnDetector
-from .baselines.base import run_shared
 from .baselines.suite import OCSVM_NU, SHALLOW_MAX_SAMPLES  # notebook 01b's settings of the shallow detectors
 from .datasets import ADBENCH, load_adbench
-from .estimator import DAGMM, anomaly_scores, fit_runs, score_stats
-from .protocol import make_splits, run_estimator
+from .estimator import DAGMM
+from .protocol import dagmm_fit_scores, make_splits, run_estimator, run_protocol
 
 __all__ = ["DATASETS", "READOUTS", "METHODS", "COMPETITORS", "CONTROLS", "DAGMM_METHODS", "SHALLOW_METHODS",
            "CANDIDATE_COMMON", "CANDIDATES", "DEV_SEEDS", "run_dataset", "run_datasets", "latent_scores", "search_defaults",
@@ -77,25 +76,12 @@ def latent_scores(module, Xt, train_idx, test_idx, seeds, n_components: int) -> 
     return np.stack(out)
 
 
-def _dagmm_fit_scores(est: DAGMM, heads: dict[str, str], device: str):
-    """``fit_scores`` for :func:`run_shared`: train ``est``'s runs together, read out as ``heads`` (score -> method)."""
-
-    def fit_scores(X, train_idx, seeds, test_idx):
-        t0 = time.perf_counter()
-        module, history, Xt = fit_runs(est.set_params(device=device), X, train_idx, seeds)
-        out = {}
-        stats = score_stats(module, Xt, train_idx) if "energy+recon" in heads else None
-        for kind, method in heads.items():
-            t1 = time.perf_counter()
-            if kind == "latent":
-                scores = latent_scores(module, Xt, train_idx, test_idx, seeds, est.n_components)
-            else:
-                scores = anomaly_scores(module, Xt, test_idx, kind, stats)
-            out[method] = dict(scores=np.asarray(scores, dtype=np.float64), failed=history["failed"],
-                               seconds=(t1 - t0) + time.perf_counter() - t1)
-        return out
-
-    return fit_scores
+def _readouts(est: DAGMM, kinds: dict[str, str]) -> dict:
+    """``dagmm_fit_scores`` heads (method -> readout) for the readouts ``kinds`` (readout name -> method);
+    ``"latent"`` is :func:`latent_scores` with ``est``'s number of components."""
+    def latent(module, Xt, train_idx, test_idx, seeds):
+        return latent_scores(module, Xt, train_idx, test_idx, seeds, est.n_components)
+    return {method: latent if kind == "latent" else kind for kind, method in kinds.items()}
 
 
 def _pae_gmm_em(base: DAGMM, n_features: int, n_train: int, device: str) -> DAGMMVariant:
@@ -165,7 +151,9 @@ def run_dataset(name: str, seeds: Sequence[int], methods: Sequence[str] = METHOD
         t0 = time.perf_counter()
         est = DAGMM(**{**base, **common})
         other = OTHER_READOUT if est.scoring != OTHER_READOUT else DEFAULT_SCORING
-        df = run_shared(name, X, y, splits, _dagmm_fit_scores(est, {k: k for k in READOUTS}, device), rho=rho)
+        est.set_params(device=device)
+        fs = dagmm_fit_scores(est, _readouts(est, {k: k for k in READOUTS}), desc=f"DAGMM {name}")
+        df = run_protocol(name, X, y, splits, fs, rho=rho)[0]
         for method, kind in (("DAGMM", est.scoring), (OTHER_METHOD, other)):  # DAGMM: its own scoring
             if method in methods:
                 frames.append(df[df.method == kind].assign(method=method))
@@ -178,21 +166,21 @@ def run_dataset(name: str, seeds: Sequence[int], methods: Sequence[str] = METHOD
         t0 = time.perf_counter()
         settings = {**base, **common, **kw} if "previous" not in method else {**kw, **common}
         est = DAGMM(**settings)
-        fs = _dagmm_fit_scores(est, {est.scoring: method}, device)
-        df = run_shared(name, X, y, splits, fs, rho=rho)
+        fs = dagmm_fit_scores(est.set_params(device=device), {method: est.scoring}, desc=f"{method} {name}")
+        df = run_protocol(name, X, y, splits, fs, rho=rho)[0]
         frames.append(df)
         log(method, df, t0)
     if "PAE-GMM-EM" in methods:
         t0 = time.perf_counter()
         est = _pae_gmm_em(DAGMM(**{**base, **common}), X.shape[1], n_train, device)
 
-        def fit_scores(X_, train_idx, seeds_, test_idx):
+        def fit_scores(X_, train_idx, seeds_, test_idx, keep):
             t1 = time.perf_counter()
             module, history, Xt = est._fit_runs(X_, train_idx, seeds_, desc=f"PAE-GMM-EM {name}")
             sc = training.compute_scores(module, Xt, test_idx, "energy")
             return {"PAE-GMM-EM": dict(scores=sc, failed=history["failed"], seconds=time.perf_counter() - t1)}
 
-        df = run_shared(name, X, y, splits, fit_scores, rho=rho)
+        df = run_protocol(name, X, y, splits, fit_scores, rho=rho)[0]
         frames.append(df)
         log("PAE-GMM-EM", df, t0)
     for method in SHALLOW_METHODS:

@@ -122,7 +122,7 @@ def run_task(task: Task) -> dict:
     """Run one task of the protocol; returns its row of metrics."""
     from .configs import paper_setting
     from .datasets import load_base
-    from .protocol import evaluate_scores, make_split
+    from .protocol import estimator_scores, make_split, run_row
 
     if task.method not in METHODS:
         raise ValueError(f"Unknown method {task.method!r}; known: {sorted(METHODS)}")
@@ -131,10 +131,10 @@ def run_task(task: Task) -> dict:
     split = make_split(task.dataset, y, task.seed)
     est = METHODS[task.method](task.dataset, task.seed, **task.params).fit(X[split.train_idx])
     Xt = X[split.test_idx]
-    scores = est.energy(Xt) if hasattr(est, "energy") else -est.score_samples(Xt)
-    m = evaluate_scores(y[split.test_idx], scores, paper_setting(task.dataset)["contamination"])
-    return dict(dataset=task.dataset, method=task.method, run=task.seed, seed=task.seed, **m,
-                seconds=time.perf_counter() - t0)
+    scores = estimator_scores(est, Xt)
+    rho = paper_setting(task.dataset)["contamination"]
+    return run_row(task.dataset, task.method, task.seed, task.seed, y[split.test_idx], scores, rho,
+                   seconds=time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- task records

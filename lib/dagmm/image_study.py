@@ -42,7 +42,7 @@ from .images import ImageSet
 from .mixture import GaussianMixture
 from .engine.module import DAGMMModule
 from .engine.layers import EstimationNetwork
-from .protocol import METRICS, TABLE_COLUMNS, evaluate_scores
+from .protocol import METRICS, TABLE_COLUMNS, run_row
 
 __all__ = [
     "ConvDAGMM",
@@ -355,16 +355,14 @@ def run_image_method(
             run = start + j
             sc, tr = test_scores[j].astype(np.float64), train_scores[j].astype(np.float64)
             thr = float(np.percentile(tr, percentile)) if np.isfinite(tr).all() else float("nan")
-            m = evaluate_scores(y, sc, rho)
-            m["failed"] = bool(m["failed"] or history["failed"][j] or not np.isfinite(thr))
-            row = dict(dataset=data.name, method=method, run=run, seed=seed, **m)
-            row.update(_threshold_metrics(y, sc, thr))
-            row.update(_kind_aurocs(y, kind, sc))
-            row.update(threshold=thr, rho=rho, seconds=seconds)
+            row = run_row(data.name, method, run, seed, y, sc, rho,
+                          failed=bool(history["failed"][j] or not np.isfinite(thr)),
+                          **_threshold_metrics(y, sc, thr), **_kind_aurocs(y, kind, sc),
+                          threshold=thr, rho=rho, seconds=seconds)
             rows.append(row)
             if verbose:
-                print(f"{data.name:>13} | {method:<26} | seed {seed} | AUROC {m['auroc']:.3f} | AUPRC {m['auprc']:.3f} | "
-                      f"F1 top-rho {m['f1']:.3f} | F1 train95 {row['f1_train95']:.3f} | {seconds:.0f} s", flush=True)
+                print(f"{data.name:>13} | {method:<26} | seed {seed} | AUROC {row['auroc']:.3f} | AUPRC {row['auprc']:.3f} | "
+                      f"F1 top-rho {row['f1']:.3f} | F1 train95 {row['f1_train95']:.3f} | {seconds:.0f} s", flush=True)
             if run in keep:
                 artifacts[run] = dict(scores=sc, y=y, kind=kind, test_idx=test_idx, train_scores=tr, threshold=thr,
                                       rho=rho, loss=history["loss"][:, j],

@@ -43,10 +43,13 @@ __all__ = [
     "anomaly_labels",
     "evaluate_scores",
     "random_f1",
-    "run_batched",
-    "dagmm_fit_score",
+    "run_row",
+    "run_protocol",
+    "estimator_fit_scores",
+    "dagmm_fit_scores",
     "run_dagmm",
     "run_estimator",
+    "report_line",
     "aggregate",
     "METRICS",
     "TABLE_COLUMNS",
@@ -132,15 +135,32 @@ def anomaly_labels(predicted) -> np.ndarray:
     return (predicted == -1).astype(np.int64)
 
 
-def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
-    """Metrics of one run; ``scores`` higher = more anomalous."""
+def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float, pred: np.ndarray | None = None) -> dict:
+    """Metrics of one run; ``scores`` higher = more anomalous.
+
+    Parameters
+    ----------
+    y_true : array (m,), 1 = anomaly
+    scores : array (m,), higher = more anomalous; AUROC and AUPRC are theirs
+    rho : float, the top-rho rule's fraction for precision, recall and F1
+    pred : array (m,) of 0/1, optional
+        A method's own decisions (e.g. a PU threshold); they replace the top-rho rule for precision, recall and F1.
+
+    Returns
+    -------
+    dict: precision, recall, f1, auroc, auprc, failed (True where a score is NaN or inf: then
+    precision, recall and F1 are 0, AUROC 0.5 and AUPRC the prevalence)
+    """
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != y_true.shape:
         raise ValueError(f"scores {scores.shape} and labels {y_true.shape} differ in shape")
     if not np.all(np.isfinite(scores)):
         return dict(precision=0.0, recall=0.0, f1=0.0, auroc=0.5, auprc=float(y_true.mean()), failed=True)
-    pred = top_rho_predict(scores, rho)
+    if pred is None:
+        pred = top_rho_predict(scores, rho)
+    elif np.shape(pred) != y_true.shape:
+        raise ValueError(f"pred {np.shape(pred)} and labels {y_true.shape} differ in shape")
     p, r, f, _ = precision_recall_fscore_support(y_true, pred, average="binary", zero_division=0)
     return dict(
         precision=float(p),
@@ -150,6 +170,120 @@ def evaluate_scores(y_true: np.ndarray, scores: np.ndarray, rho: float) -> dict:
         auprc=float(average_precision_score(y_true, scores)),
         failed=False,
     )
+
+
+def run_row(dataset: str, method: str, run: int, seed: int, y_true, scores, rho: float, /, *, failed: bool = False,
+            pred=None, **columns) -> dict:
+    """One per-run row of the protocol: who, the metrics (:func:`evaluate_scores`), then ``columns``.
+
+    The row's columns are ``dataset, method, run, seed, precision, recall, f1, auroc, auprc, failed``
+    and then ``columns`` in the order given (``seconds``, a study's own keys; the arguments before
+    ``failed`` are positional, so a column may share their names, e.g. ``rho``). ``failed``: the
+    training diverged; a run is also failed where a score is NaN or inf.
+    """
+    m = evaluate_scores(y_true, scores, rho, pred)
+    m["failed"] = bool(m["failed"] or failed)
+    return dict(dataset=dataset, method=method, run=run, seed=seed, **m, **columns)
+
+
+def _per_run(value, j: int):
+    """Run ``j``'s entry of a per-run array, or a constant."""
+    return value[j] if isinstance(value, (np.ndarray, list, tuple)) else value
+
+
+def run_protocol(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[RunSplit],
+    fit_scores: Callable[..., dict],
+    *,
+    rho: float,
+    max_parallel: int | None = None,
+    keep: Sequence[int] = (),
+    on_run: Callable[[str, int, RunSplit, np.ndarray], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Every run of one or more methods under the paper's protocol: the one driver of the study.
+
+    The runs are trained ``max_parallel`` at a time (all at once by default).
+    For each chunk of runs, ``fit_scores(X, train_idx, seeds, test_idx, keep)``
+    fits one model per run on ``X[train_idx[r]]`` and scores the rows
+    ``test_idx[r]``; the driver turns the scores into per-run rows
+    (:func:`run_row`).
+
+    Parameters
+    ----------
+    name : the dataset's name (the rows' ``dataset``)
+    X, y : base arrays of the dataset, shape (N, D) and (N,), 1 = anomaly
+    splits : one :class:`RunSplit` per run
+    fit_scores : callable
+        ``fit_scores(X, train_idx (R, n), seeds (R,), test_idx (R, m), keep) -> {method: readout}``,
+        ``keep`` the positions in the chunk whose artifacts are wanted. A readout is a dict:
+
+        * ``scores`` (R, m): higher = more anomalous;
+        * ``failed`` (R,) bool, optional: the training diverged;
+        * ``seconds`` float, optional: what the R runs of this method cost
+          (shared work counted in full for each method that uses it); by
+          default the time of the ``fit_scores`` call; per run it is divided by R;
+        * ``pred`` (R, m) 0/1, optional: decisions replacing the top-rho rule;
+        * ``columns`` dict, optional: further row columns after ``seconds``,
+          each a per-run array (R,) or a constant;
+        * ``artifacts`` dict position -> dict, optional, for the positions in ``keep``.
+
+        One training read out several ways is several methods of one readout dict.
+    rho : the top-rho rule's fraction
+    keep : run positions whose artifacts are returned
+    on_run : callable, optional
+        ``on_run(method, run, split, scores)`` after each row, in the rows' order (e.g. to score
+        a run at other thresholds too).
+
+    Returns
+    -------
+    per_run : DataFrame, one row per method and run, method by method within a chunk
+        (``dataset, method, run, seed``, metrics, ``failed``, ``seconds``, then ``columns``)
+    artifacts : dict (method, run position) -> dict(energy (m,), y (m,), and the readout's artifacts)
+    """
+    chunk = max_parallel or len(splits)
+    rows, artifacts = [], {}
+    for start in range(0, len(splits), chunk):
+        part = splits[start : start + chunk]
+        local_keep = [k - start for k in keep if start <= k < start + len(part)]
+        t0 = time.perf_counter()
+        out = fit_scores(X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
+                         np.stack([s.test_idx for s in part]), local_keep)
+        elapsed = time.perf_counter() - t0
+        for method, res in out.items():
+            failed = np.asarray(res.get("failed", np.zeros(len(part), bool)))
+            seconds = res.get("seconds", elapsed) / len(part)
+            pred, columns = res.get("pred"), res.get("columns", {})
+            for j, s in enumerate(part):
+                yt = y[s.test_idx]
+                rows.append(run_row(name, method, start + j, s.seed, yt, res["scores"][j], rho, failed=failed[j],
+                                    pred=None if pred is None else pred[j], seconds=seconds,
+                                    **{k: _per_run(v, j) for k, v in columns.items()}))
+                if on_run is not None:
+                    on_run(method, start + j, s, res["scores"][j])
+                if j in local_keep:
+                    artifacts[method, start + j] = dict(energy=res["scores"][j], y=yt, **res.get("artifacts", {}).get(j, {}))
+    return pd.DataFrame(rows), artifacts
+
+
+def estimator_fit_scores(make_estimator: Callable[[int], object], *, method: str,
+                         score: Callable[[object, np.ndarray], np.ndarray] | None = None) -> Callable[..., dict]:
+    """A ``fit_scores`` for :func:`run_protocol` that fits ``make_estimator(seed)`` run after run.
+
+    ``score(est, X)`` returns anomaly scores (higher = more anomalous), by
+    default :func:`estimator_scores` (``anomaly_score``, ``energy`` or ``-score_samples``).
+    """
+
+    def fit_scores(X, train_idx, seeds, test_idx, keep):
+        scores = []
+        for tr, seed, te in zip(train_idx, seeds, test_idx):
+            est = make_estimator(seed).fit(X[tr])
+            scores.append(score(est, X[te]) if score is not None else estimator_scores(est, X[te]))
+        return {method: dict(scores=np.stack(scores))}
+
+    return fit_scores
 
 
 def random_f1(anomaly_fraction: float, rho: float) -> float:
@@ -166,84 +300,54 @@ def random_f1(anomaly_fraction: float, rho: float) -> float:
     return 2 * anomaly_fraction * rho / (anomaly_fraction + rho)
 
 
-def run_batched(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    splits: Sequence[RunSplit],
-    fit_score: Callable[..., dict],
-    *,
-    rho: float,
-    method: str,
-    max_parallel: int | None = None,
-    keep: Sequence[int] = (0,),
-) -> tuple[pd.DataFrame, dict]:
-    """All runs of a method that trains several runs at once.
+def dagmm_fit_scores(estimator, heads: dict | None = None, *, labels=None, desc: str = "DAGMM") -> Callable[..., dict]:
+    """A ``fit_scores`` for :func:`run_protocol` that trains ``estimator``'s runs together
+    and reads each trained model out as every head of ``heads``.
 
-    ``fit_score(X, train_idx, seeds, test_idx, keep)`` trains one model per
-    run on ``X[train_idx[r]]`` (``train_idx`` (R, n), ``seeds`` R ints) and
-    returns a dict with ``scores`` (ndarray (R, m), higher = more anomalous,
-    for the rows ``test_idx`` (R, m)), ``failed`` (bool ndarray (R,): training
-    diverged) and optionally ``artifacts`` (dict position-in-chunk -> dict
-    for the positions in ``keep``).
+    Parameters
+    ----------
+    estimator : DAGMM (or a subclass), the template of every run
+    heads : dict method -> readout, optional
+        A readout is ``"energy"``, ``"recon"``, ``"energy+recon"`` (see
+        :func:`dagmm.estimator.anomaly_scores`) or a callable
+        ``score(module, X_device, train_idx, test_idx, seeds) -> (R, m)``.
+        Default ``{desc: estimator.scoring}``.
+    labels : array (N,), optional
+        1 = labelled anomaly, passed to :func:`dagmm.estimator.fit_runs`
+        (semi-supervised training); the mixture statistics of ``energy+recon``
+        then use the runs' unlabelled training rows only.
 
-    Returns
-    -------
-    per_run : DataFrame, one row per run (``seconds`` is the chunk's time / runs)
-    artifacts : dict run position -> dict (``energy``, ``y`` and what
-        ``fit_score`` returned) for the runs in ``keep``
+    The artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
     """
-    chunk = max_parallel or len(splits)
-    rows, artifacts = [], {}
-    for start in range(0, len(splits), chunk):
-        part = splits[start : start + chunk]
-        t0 = time.perf_counter()
-        test_idx = np.stack([s.test_idx for s in part])
-        local_keep = [k - start for k in keep if start <= k < start + len(part)]
-        out = fit_score(X, np.stack([s.train_idx for s in part]), [s.seed for s in part], test_idx, local_keep)
-        seconds = (time.perf_counter() - t0) / len(part)
-        failed = np.asarray(out.get("failed", np.zeros(len(part), bool)))
-        for j, s in enumerate(part):
-            m = evaluate_scores(y[s.test_idx], out["scores"][j], rho)
-            m["failed"] = bool(m["failed"] or failed[j])
-            rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, seconds=seconds))
-            if j in local_keep:
-                artifacts[start + j] = dict(energy=out["scores"][j], y=y[s.test_idx], **out.get("artifacts", {}).get(j, {}))
-    return pd.DataFrame(rows), artifacts
-
-
-def dagmm_fit_score(estimator, *, score=None, labels=None, desc: str = "DAGMM") -> Callable[..., dict]:
-    """A ``fit_score`` for :func:`run_batched` that trains ``estimator``'s runs together.
-
-    ``score``: None (the estimator's ``scoring``), ``"energy"``, ``"recon"``,
-    ``"energy+recon"`` (see :func:`dagmm.estimator.anomaly_scores`) or a
-    callable ``score(module, X_device, train_idx, test_idx) -> (R, m)``.
-    ``labels`` (N,): passed to :func:`dagmm.estimator.fit_runs` (semi-supervised training).
-    Artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
-    """
-    from .estimator import anomaly_scores, fit_runs, score_stats
     from .engine.training import embed
+    from .estimator import anomaly_scores, fit_runs, score_stats
 
-    kind = estimator.scoring if score is None else score
+    heads = {desc: estimator.scoring} if heads is None else heads
 
-    def fit_score(X, train_idx, seeds, test_idx, keep):
+    def fit_scores(X, train_idx, seeds, test_idx, keep):
+        t0 = time.perf_counter()
         module, history, Xt = fit_runs(estimator, X, train_idx, seeds, labels=labels, desc=desc)
-        if callable(kind):
-            scores = np.asarray(kind(module, Xt, train_idx, test_idx))
-        else:
-            normal_idx = train_idx
-            if labels is not None:
-                normal_idx = np.stack([r[labels[r] == 0] for r in train_idx])
-            stats = score_stats(module, Xt, normal_idx) if kind == "energy+recon" else None
-            scores = anomaly_scores(module, Xt, test_idx, kind, stats)
+        fit_seconds = time.perf_counter() - t0
+        stats = None
+        if "energy+recon" in heads.values():
+            normal_idx = train_idx if labels is None else np.stack([r[labels[r] == 0] for r in train_idx])
+            stats = score_stats(module, Xt, normal_idx)
         artifacts = {}
         if keep:
             z, _ = embed(module, Xt, test_idx)
-            for j in keep:
-                artifacts[j] = dict(z=z[j].cpu().numpy(), loss=history["loss"][:, j])
-        return dict(scores=scores, failed=history["failed"], artifacts=artifacts)
+            artifacts = {j: dict(z=z[j].cpu().numpy(), loss=history["loss"][:, j]) for j in keep}
+        out = {}
+        for method, kind in heads.items():
+            t1 = time.perf_counter()
+            if callable(kind):
+                scores = np.asarray(kind(module, Xt, train_idx, test_idx, seeds))
+            else:
+                scores = anomaly_scores(module, Xt, test_idx, kind, stats)
+            out[method] = dict(scores=np.asarray(scores, dtype=np.float64), failed=history["failed"],
+                               seconds=fit_seconds + time.perf_counter() - t1, artifacts=artifacts)
+        return out
 
-    return fit_score
+    return fit_scores
 
 
 def run_dagmm(
@@ -260,7 +364,8 @@ def run_dagmm(
     score=None,
     labels=None,
 ) -> tuple[pd.DataFrame, dict]:
-    """All runs of DAGMM (trained together, ``max_parallel`` at a time).
+    """All runs of DAGMM (trained together, ``max_parallel`` at a time): :func:`run_protocol`
+    with :func:`dagmm_fit_scores`.
 
     Parameters
     ----------
@@ -270,7 +375,7 @@ def run_dagmm(
         Template; run r behaves as ``clone(estimator).set_params(random_state=seed_r)``
         (to float rounding: runs batched together round differently in the last bits).
     keep : run positions whose test energies and embeddings are returned
-    score : None (the estimator's ``scoring``), a scoring name or a callable, see :func:`dagmm_fit_score`
+    score : None (the estimator's ``scoring``), a scoring name or a callable, see :func:`dagmm_fit_scores`
     labels : array (N,), optional; 1 = labelled anomaly (only with ``anomaly_loss``)
 
     Returns
@@ -278,8 +383,10 @@ def run_dagmm(
     per_run : DataFrame, one row per run
     artifacts : dict run position -> dict(energy, y, z, loss) for the runs in ``keep``
     """
-    fs = dagmm_fit_score(estimator, score=score, labels=labels, desc=f"{method} {name}")
-    return run_batched(name, X, y, splits, fs, rho=rho, method=method, max_parallel=max_parallel, keep=keep)
+    fs = dagmm_fit_scores(estimator, {method: estimator.scoring if score is None else score}, labels=labels,
+                          desc=f"{method} {name}")
+    per_run, artifacts = run_protocol(name, X, y, splits, fs, rho=rho, max_parallel=max_parallel, keep=keep)
+    return per_run, {run: a for (_, run), a in artifacts.items()}
 
 
 def run_estimator(
@@ -293,20 +400,21 @@ def run_estimator(
     method: str,
     score: Callable[[object, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """All runs of any estimator, one after another.
+    """All runs of any estimator, one after another: :func:`run_protocol` with
+    :func:`estimator_fit_scores`, one run per chunk.
 
     ``make_estimator(seed)`` returns an unfitted estimator; ``score(est, X)``
     returns anomaly scores (higher = more anomalous), by default
     :func:`estimator_scores` (``anomaly_score``, ``energy`` or ``-score_samples``).
     """
-    rows = []
-    for i, s in enumerate(splits):
-        t0 = time.perf_counter()
-        est = make_estimator(s.seed).fit(X[s.train_idx])
-        sc = score(est, X[s.test_idx]) if score is not None else estimator_scores(est, X[s.test_idx])
-        m = evaluate_scores(y[s.test_idx], sc, rho)
-        rows.append(dict(dataset=name, method=method, run=i, seed=s.seed, **m, seconds=time.perf_counter() - t0))
-    return pd.DataFrame(rows)
+    fs = estimator_fit_scores(make_estimator, method=method, score=score)
+    return run_protocol(name, X, y, splits, fs, rho=rho, max_parallel=1)[0]
+
+
+def report_line(name: str, method: str, per_run: pd.DataFrame, seconds: float) -> str:
+    """One line of progress: a method's mean F1 and AUROC on ``name`` over its runs, failures and time."""
+    return (f"{name:>11} | {method:<28} | F1 {per_run.f1.mean():.4f} ± {per_run.f1.std():.4f} | "
+            f"AUROC {per_run.auroc.mean():.4f} | failed {int(per_run.failed.sum())} | {seconds:.1f} s")
 
 
 def aggregate(per_run: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pandas as pd
 from .configs import paper_setting
 from .datasets import load_base
 from .estimator import DAGMM
-from .protocol import make_splits, run_dagmm, run_estimator
+from .protocol import make_splits, report_line, run_dagmm, run_estimator
 
 __all__ = ["PROFILES", "profile_settings", "replicate_dataset", "SCALINGS", "scaling_investigation", "epochs_investigation",
            "VARIANTS", "energy_vs_recon_findings", "training_length_lines"]
@@ -76,8 +76,7 @@ def replicate_dataset(
         frames.append(df)
         artifacts[method] = art
         if verbose:
-            print(f"{name:>11} | {method:<22} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
-                  f"AUROC {df.auroc.mean():.4f} | failed {int(df.failed.sum())} | {time.perf_counter() - t0:.1f} s", flush=True)
+            print(report_line(name, method, df, time.perf_counter() - t0), flush=True)
     if controls:
         t0 = time.perf_counter()
         from sklearn.ensemble import IsolationForest
@@ -85,8 +84,7 @@ def replicate_dataset(
         df = run_estimator(name, X, y, splits, lambda s: IsolationForest(random_state=s, n_jobs=-1), rho=rho, method="Isolation Forest")
         frames.append(df)
         if verbose:
-            print(f"{name:>11} | {'Isolation Forest':<22} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
-                  f"AUROC {df.auroc.mean():.4f} | failed {int(df.failed.sum())} | {time.perf_counter() - t0:.1f} s", flush=True)
+            print(report_line(name, "Isolation Forest", df, time.perf_counter() - t0), flush=True)
     return pd.concat(frames, ignore_index=True), artifacts
 
 
@@ -141,8 +139,7 @@ def scaling_investigation(
                               max_parallel=max_parallel, keep=())
             frames.append(df)
             if verbose:
-                print(f"{name:>11} | {method:<48} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | "
-                      f"AUROC {df.auroc.mean():.4f} | {time.perf_counter() - t0:.1f} s", flush=True)
+                print(report_line(name, method, df, time.perf_counter() - t0), flush=True)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -196,8 +193,8 @@ def epochs_investigation(
         ``"<variant> (reconstruction error), <e> epochs"`` for ``"recon"``.
     """
     from .estimator import fit_runs
-    from .protocol import evaluate_scores
     from .engine.training import compute_scores, estimate_mixture
+    from .protocol import run_row
 
     variants = {"DAGMM": {}} if variants is None else dict(variants)
     if not variants:
@@ -230,9 +227,8 @@ def epochs_investigation(
                     values = compute_scores(module, Xt, test_idx, kind=kind)
                     method = f"{label}{'' if kind == 'energy' else ' (reconstruction error)'}, {epoch} epochs"
                     for j, s in enumerate(part):
-                        m = evaluate_scores(y[s.test_idx], values[j], rho)
-                        rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, variant=label,
-                                         score=kind, epochs=epoch, seconds=time.perf_counter() - t0))
+                        rows.append(run_row(name, method, start + j, s.seed, y[s.test_idx], values[j], rho,
+                                            variant=label, score=kind, epochs=epoch, seconds=time.perf_counter() - t0))
                     if verbose:
                         f1 = [r["f1"] for r in rows[-len(part):]]
                         auc = [r["auroc"] for r in rows[-len(part):]]

@@ -13,7 +13,7 @@ per run seed; test labels are used for evaluation only.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,8 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from .configs import paper_setting
 from .datasets import draw_rows, load_base
-from .estimator import DAGMM, anomaly_scores, fit_runs, score_stats
-from .protocol import RunSplit, evaluate_scores, make_splits
+from .estimator import DAGMM, anomaly_scores
+from .protocol import RunSplit, dagmm_fit_scores, make_splits, report_line, run_protocol
 from .pu import PUClassifier
 from .engine.training import compute_scores, embed
 
@@ -34,6 +34,7 @@ __all__ = [
     "percentile_sweep",
     "run_variant",
     "run_dagmm_heads",
+    "pu_head",
     "aggregate_sweep",
     "variant_finding",
 ]
@@ -78,23 +79,14 @@ def percentile_sweep(y_true: np.ndarray, scores: np.ndarray, percentiles: Sequen
     return rows
 
 
-def _chunks(est, X, train_idx: np.ndarray, seeds: Sequence[int], labels, max_parallel, desc) -> Iterator:
-    chunk = max_parallel or len(seeds)
-    for start in range(0, len(seeds), chunk):
-        sl = slice(start, start + chunk)
-        t0 = time.perf_counter()
-        module, history, Xt = fit_runs(est, X, train_idx[sl], list(seeds[sl]), labels=labels, desc=desc)
-        yield start, module, history, Xt, t0
-
-
-def _row(name, method, run, seed, y_true, scores, rho, failed, seconds, threshold="top-rho"):
-    m = evaluate_scores(y_true, scores, rho)
-    m["failed"] = bool(m["failed"] or failed)
-    return dict(dataset=name, method=method, run=run, seed=seed, **m, seconds=seconds, threshold=threshold)
-
-
-def _sweep_rows(name, method, run, seed, y_true, scores, percentiles):
-    return [dict(dataset=name, method=method, run=run, seed=seed, **r) for r in percentile_sweep(y_true, scores, percentiles)]
+def _sweep(sweep: list, name: str, y: np.ndarray, percentiles: Sequence[int]):
+    """An ``on_run`` for :func:`dagmm.protocol.run_protocol`: each run's scores at the
+    ``percentiles`` thresholds, appended to ``sweep`` (a failed run's flag nothing, so it counts
+    as zeros); ``y`` the dataset's labels."""
+    def on_run(method, run, split, scores):
+        sweep.extend(dict(dataset=name, method=method, run=run, seed=split.seed, **r)
+                     for r in percentile_sweep(y[split.test_idx], scores, percentiles))
+    return on_run
 
 
 def _setup(name, n_runs, data_dir, epochs, device, overrides):
@@ -134,30 +126,21 @@ def run_variant(
     t_all = time.perf_counter()
     X, y, splits, est, rho = _setup(name, n_runs, data_dir, epochs, device, overrides)
     labels = None
-    train = [s.train_idx for s in splits]
     if est.anomaly_loss is not None:
         lab = [labelled_anomalies(name, y, s, label_fraction) for s in splits]
         labels = np.zeros(len(y), dtype=np.int64)  # only the labelled training anomalies are marked
         labels[np.concatenate(lab)] = 1
-        train = [np.sort(np.concatenate([s.train_idx, a])) for s, a in zip(splits, lab)]
-    train_idx = np.stack(train)
-    seeds = [s.seed for s in splits]
-    rows, sweep = [], []
-    for start, module, history, Xt, t0 in _chunks(est, X, train_idx, seeds, labels, max_parallel, f"{method} {name}"):
-        part = splits[start : start + module.n_runs]
-        test_idx = np.stack([s.test_idx for s in part])
-        stats = None
-        if est.scoring == "energy+recon":
-            stats = score_stats(module, Xt, np.stack([s.train_idx for s in part]))
-        scores = anomaly_scores(module, Xt, test_idx, est.scoring, stats)
-        sec = (time.perf_counter() - t0) / len(part)
-        for j, s in enumerate(part):
-            yt = y[s.test_idx]
-            rows.append(_row(name, method, start + j, s.seed, yt, scores[j], rho, history["failed"][j], sec))
-            sweep += _sweep_rows(name, method, start + j, s.seed, yt, scores[j], percentiles)
-    df = pd.DataFrame(rows)
+        splits = [RunSplit(s.seed, np.sort(np.concatenate([s.train_idx, a])), s.test_idx) for s, a in zip(splits, lab)]
+    sweep = []
+    on_run = _sweep(sweep, name, y, percentiles)
+    fit_scores = dagmm_fit_scores(est, {method: est.scoring}, labels=labels, desc=f"{method} {name}")
+
+    def with_threshold(*args):
+        return {m: {**r, "columns": {"threshold": "top-rho"}} for m, r in fit_scores(*args).items()}
+
+    df, _ = run_protocol(name, X, y, splits, with_threshold, rho=rho, max_parallel=max_parallel, on_run=on_run)
     if verbose:
-        _report(name, method, df, time.perf_counter() - t_all)
+        print(report_line(name, method, df, time.perf_counter() - t_all), flush=True)
     return df, pd.DataFrame(sweep)
 
 
@@ -186,64 +169,92 @@ def run_dagmm_heads(
       random sample of the pooled anomalies); test rows are classified with
       out-of-fold ``g`` (5 folds); precision/recall/F1 at
       ``g(x) / c >= 0.5`` (``threshold = "PU c/2"``, no rho needed), AUROC and
-      AUPRC of ``g``. With more than ``pu_max_unlabelled`` test rows, ``g`` is
-      fitted on a random subset that keeps labelled and unlabelled rows at
-      the same rate (so ``c`` is unchanged) and scores the other rows out of sample. The estimated ``c`` is kept in ``pu_c`` beside the
-      labelling rate it estimates (``pu_c_true``, computed from test labels
-      for checking only).
+      AUPRC of ``g`` (:func:`pu_head`).
 
-    Returns per_run and sweep frames as :func:`run_variant`.
+    Returns per_run and sweep frames as :func:`run_variant`, the three rows of a run together.
     """
     t_all = time.perf_counter()
     X, y, splits, est, rho = _setup(name, n_runs, data_dir, epochs, device, {})
-    train_idx = np.stack([s.train_idx for s in splits])
-    seeds = [s.seed for s in splits]
-    rows, sweep = [], []
-    for start, module, history, Xt, t0 in _chunks(est, X, train_idx, seeds, None, max_parallel, f"DAGMM heads {name}"):
-        part = splits[start : start + module.n_runs]
-        R = len(part)
-        test_idx = np.stack([s.test_idx for s in part])
-        lab_idx = np.stack([labelled_anomalies(name, y, s, label_fraction) for s in part])
-        stats = score_stats(module, Xt, train_idx[start : start + R])
-        energy = anomaly_scores(module, Xt, test_idx, "energy")
-        combined = anomaly_scores(module, Xt, test_idx, "energy+recon", stats)
+    sweep = []
+    on_run = _sweep(sweep, name, y, percentiles)
+    lab_of = {s.seed: labelled_anomalies(name, y, s, label_fraction) for s in splits}
+
+    def fit_scores(X_, train_idx, seeds, test_idx, keep):
+        state = {}
+
+        def energy_with_module(module, Xt, tr, te, sd):  # the energy head, keeping the trained module for PU
+            state.update(module=module, Xt=Xt)
+            return anomaly_scores(module, Xt, te, "energy")
+
+        heads_out = dagmm_fit_scores(est, {"DAGMM": energy_with_module, "DAGMM modified inference": "energy+recon"},
+                                     desc=f"DAGMM heads {name}")(X_, train_idx, seeds, test_idx, keep)
+        t0 = time.perf_counter()
+        module, Xt = state["module"], state["Xt"]
+        energy = heads_out["DAGMM"]["scores"]
+        lab_idx = np.stack([lab_of[s] for s in seeds])
         z_test, _ = embed(module, Xt, test_idx)
         z_lab, _ = embed(module, Xt, lab_idx)
         e_lab = compute_scores(module, Xt, lab_idx, "energy")
-        sec = (time.perf_counter() - t0) / R
-        for j, s in enumerate(part):
-            yt = y[s.test_idx]
-            failed = history["failed"][j]
-            rows.append(_row(name, "DAGMM", start + j, s.seed, yt, energy[j], rho, failed, sec))
-            rows.append(_row(name, "DAGMM modified inference", start + j, s.seed, yt, combined[j], rho, failed, sec))
-            sweep += _sweep_rows(name, "DAGMM", start + j, s.seed, yt, energy[j], percentiles)
-            sweep += _sweep_rows(name, "DAGMM modified inference", start + j, s.seed, yt, combined[j], percentiles)
+        failed = heads_out["DAGMM"]["failed"]
+        g, pred, cols = [], [], []
+        for j, seed in enumerate(seeds):
             feats = np.concatenate([
                 np.column_stack([z_lab[j].cpu().numpy(), e_lab[j]]),
                 np.column_stack([z_test[j].cpu().numpy(), energy[j]]),
             ]).astype(np.float64)
-            s_lab = np.r_[np.ones(len(lab_idx[j])), np.zeros(len(s.test_idx))].astype(int)
-            row = _pu_row(name, start + j, s.seed, yt, feats, s_lab, rho, failed, sec, pu_max_unlabelled)
-            rows.append(row)
-            if np.isfinite(feats).all():
-                pu = row.pop("_g")
-                sweep += _sweep_rows(name, "DAGMM PU threshold", start + j, s.seed, yt, pu, percentiles)
-            else:
-                row.pop("_g")
-    df = pd.DataFrame(rows)
+            s_lab = np.r_[np.ones(len(lab_idx[j])), np.zeros(len(test_idx[j]))].astype(int)
+            g_j, pred_j, c_j = pu_head(seed, y[test_idx[j]], feats, s_lab, failed=bool(failed[j]),
+                                        max_unlabelled=pu_max_unlabelled)
+            g.append(g_j)
+            pred.append(pred_j)
+            cols.append(c_j)
+        for m in heads_out:
+            heads_out[m]["columns"] = {"threshold": "top-rho"}
+        pu_seconds = heads_out["DAGMM"]["seconds"] + time.perf_counter() - t0
+        columns = {"threshold": "PU c/2", **{k: np.array([c[k] for c in cols]) for k in cols[0]}}
+        heads_out["DAGMM PU threshold"] = dict(scores=np.stack(g), failed=failed, pred=np.stack(pred),
+                                               seconds=pu_seconds, columns=columns)
+        return heads_out
+
+    df, _ = run_protocol(name, X, y, splits, fit_scores, rho=rho, max_parallel=max_parallel, on_run=on_run)
+    # a run's three readouts side by side
+    df = df.sort_values("run", kind="stable").reset_index(drop=True)
+    sweep = pd.DataFrame(sweep)
+    if len(sweep):
+        sweep = sweep.sort_values("run", kind="stable").reset_index(drop=True)
     if verbose:
         for method, d in df.groupby("method", sort=False):
-            _report(name, method, d, time.perf_counter() - t_all)
-    return df, pd.DataFrame(sweep)
+            print(report_line(name, method, d, time.perf_counter() - t_all), flush=True)
+    return df, sweep
 
 
-def _pu_row(name, run, seed, y_test, feats, s_lab, rho, failed, sec, max_unlabelled=PU_MAX_UNLABELLED) -> dict:
+def pu_head(seed: int, y_test: np.ndarray, feats: np.ndarray, s_lab: np.ndarray, *, failed: bool = False,
+            max_unlabelled: int = PU_MAX_UNLABELLED) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The PU threshold of one run: an Elkan-Noto classifier of labelled against unlabelled rows.
+
+    Parameters
+    ----------
+    seed : the run's seed (the classifier's folds and the subsample of a large pool)
+    y_test : array (m,), the test rows' labels: only for ``pu_c_true``, the labelling rate ``c`` estimates
+    feats : array (n_lab + m, F), the labelled anomalies' features, then the test rows'
+    s_lab : array (n_lab + m,), 1 for a labelled row, 0 for a test row
+    failed : the training diverged (no classifier is fitted)
+    max_unlabelled : with more test rows, the classifier is fitted on a random subset that keeps
+        labelled and unlabelled rows at the same rate (so ``c`` is unchanged) and scores the other
+        rows out of sample
+
+    Returns
+    -------
+    g : array (m,), the classifier's probability that a test row is labelled (out of fold
+        inside the fitted pool); NaN where the training failed or a feature is not finite
+    pred : array (m,) of 0/1, ``g / c >= 0.5``
+    columns : dict ``pu_c`` (the estimated ``c``), ``pu_c_true``, ``n_labelled``
+    """
     n_lab = int(s_lab.sum())
     n_unlab = len(feats) - n_lab
-    extra = dict(pu_c=np.nan, pu_c_true=n_lab / (n_lab + int(y_test.sum())), n_labelled=n_lab)
+    columns = dict(pu_c=np.nan, pu_c_true=n_lab / (n_lab + int(y_test.sum())), n_labelled=n_lab)
     if failed or not np.isfinite(feats).all():
-        row = _row(name, "DAGMM PU threshold", run, seed, y_test, np.full(len(y_test), np.nan), rho, True, sec, "PU c/2")
-        return {**row, **extra, "_g": None}
+        return np.full(n_unlab, np.nan), np.zeros(n_unlab, dtype=int), columns
     lab_rows, unlab_rows = np.arange(n_lab), np.arange(n_unlab)
     if n_unlab > max_unlabelled:
         # Fit on a random subset of the pool, labelled and unlabelled rows kept at the same rate, so the
@@ -256,12 +267,8 @@ def _pu_row(name, run, seed, y_test, feats, s_lab, rho, failed, sec, max_unlabel
     pu = PUClassifier(random_state=seed).fit(feats[fit_rows], s_lab[fit_rows])
     g = pu.labelled_proba(feats[n_lab:])  # out of sample for test rows outside the fitted pool
     g[unlab_rows] = pu.oof_proba_[len(lab_rows):]  # out-of-fold g for those inside it
-    row = _row(name, "DAGMM PU threshold", run, seed, y_test, g, rho, failed, sec, "PU c/2")
-    pred = (g / pu.c_ >= pu.threshold).astype(int)
-    p, r, f, _ = precision_recall_fscore_support(y_test, pred, average="binary", zero_division=0)
-    row.update(precision=float(p), recall=float(r), f1=float(f))
-    extra["pu_c"] = pu.c_
-    return {**row, **extra, "_g": g}
+    columns["pu_c"] = pu.c_
+    return g, (g / pu.c_ >= pu.threshold).astype(int), columns
 
 
 def aggregate_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -272,11 +279,6 @@ def aggregate_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
         out[f"{m}_mean"] = g[m].mean()
         out[f"{m}_std"] = g[m].std(ddof=1)
     return out.reset_index()
-
-
-def _report(name, method, df, seconds):
-    print(f"{name:>11} | {method:<28} | F1 {df.f1.mean():.4f} ± {df.f1.std():.4f} | AUROC {df.auroc.mean():.4f} | "
-          f"failed {int(df.failed.sum())} | {seconds:.1f} s", flush=True)
 
 
 def variant_finding(table: pd.DataFrame, reference: pd.DataFrame, methods) -> str:

@@ -1,6 +1,5 @@
 """What every batched baseline shares: the scikit-learn estimator around
-``_fit_runs`` / ``_score_runs``, and a protocol runner for methods that share
-one training (one fitted model scored several ways).
+``_fit_runs`` / ``_score_runs``.
 
 A *batched* estimator trains R runs at once (leading run axis, as
 :class:`dagmm.engine.layers.RunLinear`) through two methods:
@@ -18,19 +17,16 @@ from __future__ import annotations
 import copy
 import numbers
 import time
-from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..estimator import AnomalyDetectorMixin, check_device, uses_cuda
-from ..protocol import RunSplit, evaluate_scores
 
-__all__ = ["BatchedDetector", "ThresholdMixin", "is_int", "seed_of", "run_shared"]
+__all__ = ["BatchedDetector", "ThresholdMixin", "Timer", "is_int", "seed_of"]
 
 
 def is_int(v) -> bool:
@@ -114,45 +110,6 @@ class BatchedDetector(ThresholdMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = uses_cuda(self.device)  # CUDA kernels; on the CPU a fixed seed is exact
         return tags
-
-
-def run_shared(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    splits: Sequence[RunSplit],
-    fit_scores: Callable[..., dict],
-    *,
-    rho: float,
-    max_parallel: int | None = None,
-) -> pd.DataFrame:
-    """All runs of several methods that share training, under the paper's protocol.
-
-    ``fit_scores(X, train_idx (R, n), seeds, test_idx (R, m))`` returns
-    ``{method: dict(scores=(R, m), failed=(R,), seconds=float)}``: one
-    training scored several ways (DSEBM-r/-e), or one pre-training followed
-    by several second stages (PAE, PAE-GMM-EM, PAE-GMM, DAGMM-p).
-    ``seconds`` is what that method alone would cost for the R runs (shared
-    work counted in full for each method that uses it); per run it is
-    divided by R.
-
-    Returns
-    -------
-    per_run : DataFrame, one row per method and run (columns as
-        :func:`dagmm.protocol.run_batched`'s)
-    """
-    chunk = max_parallel or len(splits)
-    rows = []
-    for start in range(0, len(splits), chunk):
-        part = splits[start : start + chunk]
-        out = fit_scores(X, np.stack([s.train_idx for s in part]), [s.seed for s in part], np.stack([s.test_idx for s in part]))
-        for method, res in out.items():
-            failed = np.asarray(res.get("failed", np.zeros(len(part), bool)))
-            for j, s in enumerate(part):
-                m = evaluate_scores(y[s.test_idx], res["scores"][j], rho)
-                m["failed"] = bool(m["failed"] or failed[j])
-                rows.append(dict(dataset=name, method=method, run=start + j, seed=s.seed, **m, seconds=res["seconds"] / len(part)))
-    return pd.DataFrame(rows)
 
 
 class Timer:

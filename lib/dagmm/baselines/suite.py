@@ -30,10 +30,10 @@ import pandas as pd
 
 from ..configs import paper_setting
 from ..datasets import draw_rows
-from ..protocol import RunSplit, make_splits, run_estimator
+from ..protocol import RunSplit, make_splits, run_estimator, run_protocol
 from ..engine.training import compute_scores
 from .ablations import DAGMMVariant
-from .base import Timer, run_shared
+from .base import Timer
 from .classic import ECOD, SklearnDetector
 from .dcn import DCN
 from .deep_svdd import DeepSVDD
@@ -149,7 +149,8 @@ def make_estimator(method: str, dataset: str, *, profile: str = "full", device: 
 
 def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str, profile: str, device: str, verbose: bool,
                       overrides: dict | None = None):
-    """``fit_scores`` for :func:`dagmm.baselines.base.run_shared` of one training group."""
+    """``fit_scores`` for :func:`dagmm.protocol.run_protocol` of one training group: one training
+    (or one pre-training) read out as each method of the group in ``wanted``."""
     wanted = [m for m in group if m in wanted]
     overrides = overrides or {}
 
@@ -157,7 +158,7 @@ def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str,
         return _make(m, dataset, **{**kw, **overrides.get(m, {})})
     desc = f"{'/'.join(wanted)} {dataset}"
 
-    def fit_scores(X, train_idx, seeds, test_idx):
+    def fit_scores(X, train_idx, seeds, test_idx, keep=()):
         out = {}
         if group[0] == "PAE":  # one pre-training, then each second stage on a copy
             base = make_estimator("DAGMM-p", dataset, profile=profile, device=device).set_params(verbose=verbose)
@@ -198,7 +199,7 @@ def _run_group(*, dataset, X, y, splits, group, methods, profile, device, max_pa
         tune_process(**tuning)
     if threads is None:
         fs = _group_fit_scores(group, methods, dataset, profile, device, verbose=False, overrides=overrides)
-        return run_shared(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)
+        return run_protocol(dataset, X, y, splits, fs, rho=rho, max_parallel=max_parallel)[0]
     import torch
     from threadpoolctl import threadpool_limits
 
