@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import defaults
 
 from .engine import training
+from .engine.training import INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET
 from .configs import paper_setting
 from .engine.compressors import VAECompressor, VQCompressor
 from .mixture import MIXTURES
@@ -30,9 +31,6 @@ __all__ = ["DAGMM", "AnomalyDetectorMixin", "fit_runs", "build_module", "anomaly
 COMPRESSORS = ("ae", "vae", "vqvae")
 SCORINGS = ("energy", "energy+recon", "recon")
 DEVICES = ("auto", "cpu", "cuda")  # and "cuda:<index>", or a torch.device of type "cpu" or "cuda"
-
-INIT_SEED_OFFSET = 0
-SHUFFLE_SEED_OFFSET = 2_000_033
 
 # scikit-learn parameter constraints (sklearn.utils._param_validation) shared by the estimators here
 POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]

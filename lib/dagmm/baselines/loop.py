@@ -1,9 +1,10 @@
-"""A small batched training loop for the baselines that are not DAGMM
-(DSEBM, DCN, Deep SVDD): R runs at once, each with its own shuffling and
-noise generators, Adam on every parameter with ``requires_grad``.
+"""The training step of the baselines that are not DAGMM (DSEBM, DCN,
+Deep SVDD): any per-run loss, Adam on every parameter with ``requires_grad``,
+R runs at once, each with its own shuffling and noise generators.
 
-DAGMM and its ablations use :func:`dagmm.engine.training.train` instead (CUDA graphs,
-the DAGMM objective); this loop takes any per-run loss.
+The epochs and mini-batches are the engine's (:func:`dagmm.engine.training.run_epochs`,
+the loop DAGMM trains with); DAGMM and its ablations step with the engine's
+compiled Stepper instead (:func:`dagmm.engine.training.train`).
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.training import run_index, epoch_permutations, iter_chunks, make_generators, take_rows
+from ..engine.training import (NOISE_SEED_OFFSET, SHUFFLE_SEED_OFFSET, iter_chunks, make_generators, run_epochs,
+                               run_index, take_rows)
 
 __all__ = ["ScaledRunModule", "train_runs", "chunked", "NOISE_SEED_OFFSET", "SHUFFLE_SEED_OFFSET"]
 
-SHUFFLE_SEED_OFFSET = 2_000_033  # shuffling generator of run `seed` (as dagmm.estimator)
-NOISE_SEED_OFFSET = 3_000_017  # its noise generator (DSEBM's denoising noise)
 
 
 class ScaledRunModule(nn.Module):
@@ -73,45 +73,26 @@ def train_runs(
     """
     device = X.device
     idx = run_index(train_idx, len(seeds), device)
-    R, n = idx.shape
     shuffle_gens = make_generators([s + SHUFFLE_SEED_OFFSET for s in seeds], device)
     noise_gens = make_generators(seeds, device, NOISE_SEED_OFFSET)
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    history = torch.zeros(epochs, R, device=device)
-    failed = np.zeros(R, dtype=bool)
-    chunk = max(1, min(epochs, -(-(1 << 16) // n)))  # epochs whose shuffles are drawn at once
-    steps = -(-n // batch_size)
-    bar = None
-    if verbose and epochs > 0:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs, desc=desc, leave=False)
+    def step(rows, e, s, drawn):
+        xb = take_rows(X, rows)  # (R, B, F)
+        loss = loss_fn(xb, noise_gens)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        if after_step is not None:
+            after_step(xb)
+        return loss.detach()
+
     module.train()
-    for e0 in range(0, epochs, chunk):
-        E = min(chunk, epochs - e0)
-        perms = epoch_permutations(shuffle_gens, E, n, device)  # (E, R, n)
-        for e in range(E):
-            rows = idx.gather(1, perms[e])
-            total = torch.zeros(R, device=device)
-            for s in range(0, n, batch_size):
-                xb = take_rows(X, rows[:, s : s + batch_size])  # (R, B, F)
-                loss = loss_fn(xb, noise_gens)
-                opt.zero_grad(set_to_none=True)
-                loss.sum().backward()
-                opt.step()
-                if after_step is not None:
-                    after_step(xb)
-                total += loss.detach()
-            history[e0 + e] = total / steps
-        chunk_loss = history[e0 : e0 + E].cpu().numpy()
-        failed |= ~np.isfinite(chunk_loss).all(0)
-        if bar is not None:
-            bar.update(E)
-    if bar is not None:
-        bar.close()
+    history, failed = run_epochs(idx, epochs=epochs, batch_size=batch_size, shuffle_gens=shuffle_gens, step=step,
+                                 verbose=verbose, desc=desc)
     module.eval()
-    return {"loss": history.cpu().numpy().astype(np.float64), "failed": failed}
+    return {"loss": history, "failed": failed}
 
 
 def chunked(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, idx, n_runs: int, chunk: int | None = None) -> np.ndarray:

@@ -22,14 +22,17 @@ from ..mixture import CovarianceJitterWarning
 from .module import DAGMMModule
 from .layers import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "run_epochs", "run_index", "INIT_SEED_OFFSET", "SHUFFLE_SEED_OFFSET", "DROPOUT_SEED_OFFSET", "NOISE_SEED_OFFSET", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept (dynamo's recompile_limit while compiled steps run)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
 _CPP_WRAPPER_FAILED = False  # set by the first failed compile with inductor's C++ wrapper: later ones go without
 
-DROPOUT_SEED_OFFSET = 1_000_003  # dropout generator of run `seed` is seeded with seed + this
-NOISE_SEED_OFFSET = 3_000_017  # and its compressor-noise generator (VAE) with seed + this
+# Each run draws each kind of random number from its own generator, seeded with the run's seed plus:
+INIT_SEED_OFFSET = 0  # initial weights (dagmm.estimator.fit_runs)
+SHUFFLE_SEED_OFFSET = 2_000_033  # mini-batch shuffling (the seed given to train / train_runs is seed + this)
+DROPOUT_SEED_OFFSET = 1_000_003  # dropout masks, on top of the shuffling seed
+NOISE_SEED_OFFSET = 3_000_017  # compressor noise (VAE) or denoising noise (DSEBM), on top of the seed given
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -633,25 +636,9 @@ def train(
     h = module.estimation.hidden
     nd = module.noise_dim
     step = Stepper(module, lr, lambda_energy, lambda_cov, cuda_graph, lambda_recon, compile=compile)
-    history = torch.zeros(epochs, R, device=device)
-    failed = np.zeros(R, dtype=bool)
     retried = torch.zeros((), dtype=torch.long, device=device)
-    # Shuffles and dropout masks of several epochs are drawn at once (one call
-    # per run), and the host looks at the losses once per such chunk: small
-    # datasets run thousands of tiny epochs.
-    chunk = max(1, min(epochs, -(-(1 << 16) // n)))
-    stops = sorted({int(c) for c in checkpoints if 0 < int(c) <= epochs}) if on_checkpoint else []
-    steps_per_epoch = -(-n // batch_size)
-    bar = None
-    if verbose and epochs > 0:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs, desc=desc, leave=False)
-    module.train()
-    e0 = 0
-    while e0 < epochs:
-        E = min(chunk, epochs - e0, *(c - e0 for c in stops if c > e0))
-        perms = epoch_permutations(shuffle_gens, E, n, device)  # (E, R, n)
+    def draw(E):  # dropout masks and compressor noise of E epochs, each run from its own generators
         masks = dropout_masks(drop_gens, E, n, h, p, device) if p > 0 else None  # (E, R, n, h)
         noise = None
         if nd:
@@ -659,29 +646,24 @@ def train(
             # depend on how epochs are chunked (checkpoints change the chunks)
             noise = torch.stack([torch.stack([torch.randn(n, nd, generator=g, device=device) for _ in range(E)])
                                  for g in noise_gens], 1)  # (E, R, n, nd)
-        for e in range(E):
-            rows = idx.gather(1, perms[e])  # (R, n)
-            total = torch.zeros(R, device=device)
-            for s in range(0, n, batch_size):
-                xb = take_rows(X, rows[:, s : s + batch_size])  # (R, B, ...)
-                mb = None if masks is None else masks[e, :, s : s + batch_size]
-                nb = None if noise is None else noise[e, :, s : s + batch_size]
-                yb = None if labels is None else labels[rows[:, s : s + batch_size]]
-                loss, n_ret = step(xb, mb, nb, yb)
-                total += loss
-                retried += n_ret
-            history[e0 + e] = total / steps_per_epoch
-        chunk_loss = history[e0 : e0 + E].cpu().numpy()  # one host sync per chunk
-        failed |= ~np.isfinite(chunk_loss).all(0)
-        if bar is not None:
-            bar.update(E)
-            bar.set_postfix(loss=float(np.nanmean(chunk_loss[-1])), failed=int(failed.sum()))
-        e0 += E
-        if e0 in stops:
-            on_checkpoint(module, e0)
-            module.train()
-    if bar is not None:
-        bar.close()
+        return masks, noise
+
+    def batch_step(rows, e, s, drawn):
+        masks, noise = drawn
+        b = slice(s, s + rows.shape[1])
+        loss, n_ret = step(take_rows(X, rows), None if masks is None else masks[e, :, b],
+                           None if noise is None else noise[e, :, b], None if labels is None else labels[rows])
+        retried.add_(n_ret)
+        return loss
+
+    def checkpoint(epoch):
+        on_checkpoint(module, epoch)
+        module.train()
+
+    module.train()
+    history, failed = run_epochs(idx, epochs=epochs, batch_size=batch_size, shuffle_gens=shuffle_gens, step=batch_step,
+                                 draw=draw, checkpoints=checkpoints if on_checkpoint else (), on_checkpoint=checkpoint,
+                                 verbose=verbose, desc=desc)
     if int(retried) > 0:
         warnings.warn(
             f"{int(retried)} mini-batch covariances needed more diagonal jitter than "
@@ -690,7 +672,74 @@ def train(
             stacklevel=2,
         )
     module.eval()
-    return {"loss": history.cpu().numpy().astype(np.float64), "failed": failed}
+    return {"loss": history, "failed": failed}
+
+
+def run_epochs(idx: torch.Tensor, *, epochs: int, batch_size: int, shuffle_gens: Sequence[torch.Generator],
+               step, draw=None, checkpoints: Sequence[int] = (), on_checkpoint=None, verbose: bool = False,
+               desc: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The epoch loop every torch method of the study trains with: R runs, shuffled mini-batches.
+
+    Each epoch visits each run's rows in the order of a fresh permutation from
+    the run's own shuffling generator, in mini-batches of ``batch_size`` (the
+    last, smaller batch is kept, as ``DataLoader`` does). Permutations (and
+    whatever ``draw`` adds) are drawn for several epochs at once, and the
+    host looks at the losses once per such chunk: small data sets run
+    thousands of tiny epochs.
+
+    Parameters
+    ----------
+    idx : Tensor (R, n), long
+        Each run's training rows (:func:`run_index`).
+    epochs, batch_size : int
+    shuffle_gens : R generators, one per run
+    step : callable ``step(rows (R, B), epoch_in_chunk, start, drawn) -> loss (R,)``
+        One optimiser step on the rows ``rows`` (batch ``start:start + B`` of
+        the epoch), returning each run's loss (detached).
+    draw : callable ``draw(E) -> drawn``, optional
+        Per-chunk random draws for ``E`` epochs (DAGMM's dropout masks and noise), passed to ``step``.
+    checkpoints, on_checkpoint : epochs and a callable ``on_checkpoint(epoch)`` run after each of them
+    verbose, desc : a progress bar and its label
+
+    Returns
+    -------
+    loss : ndarray (epochs, R), float64, each run's mean loss per epoch
+    failed : bool ndarray (R,), runs whose loss became NaN or inf
+    """
+    device = idx.device
+    R, n = idx.shape
+    history = torch.zeros(epochs, R, device=device)
+    failed = np.zeros(R, dtype=bool)
+    chunk = max(1, min(epochs, -(-(1 << 16) // n)))
+    stops = sorted({int(c) for c in checkpoints if 0 < int(c) <= epochs})
+    steps_per_epoch = -(-n // batch_size)
+    bar = None
+    if verbose and epochs > 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=desc, leave=False)
+    e0 = 0
+    while e0 < epochs:
+        E = min(chunk, epochs - e0, *(c - e0 for c in stops if c > e0))
+        perms = epoch_permutations(shuffle_gens, E, n, device)  # (E, R, n)
+        drawn = draw(E) if draw is not None else None
+        for e in range(E):
+            rows = idx.gather(1, perms[e])  # (R, n)
+            total = torch.zeros(R, device=device)
+            for s in range(0, n, batch_size):
+                total += step(rows[:, s : s + batch_size], e, s, drawn)
+            history[e0 + e] = total / steps_per_epoch
+        chunk_loss = history[e0 : e0 + E].cpu().numpy()  # one host sync per chunk
+        failed |= ~np.isfinite(chunk_loss).all(0)
+        if bar is not None:
+            bar.update(E)
+            bar.set_postfix(loss=float(np.nanmean(chunk_loss[-1])), failed=int(failed.sum()))
+        e0 += E
+        if e0 in stops:
+            on_checkpoint(e0)
+    if bar is not None:
+        bar.close()
+    return history.cpu().numpy().astype(np.float64), failed
 
 
 @torch.no_grad()
