@@ -453,3 +453,26 @@ def test_training_groups_in_worker_processes_give_each_run_its_own_result():
     # a shallow method that fails here stops the workers and is raised, whatever they were doing
     with pytest.raises(ValueError, match="bogus"):
         run_methods("thyroid", X, y, splits, methods, workers=3, overrides={"ECOD": {"bogus": 1}}, **kw)
+
+
+def test_a_new_method_is_one_registry_line(monkeypatch):
+    from sklearn.covariance import EllipticEnvelope
+
+    from dagmm.baselines import suite
+
+    # a scikit-learn detector runs one run after another; a batched torch estimator trains its runs together
+    monkeypatch.setitem(suite.REGISTRY, "Elliptic envelope", lambda c: c.shallow(EllipticEnvelope(random_state=0)))
+    monkeypatch.setitem(suite.REGISTRY, "Deep SVDD (wide)", lambda c: DeepSVDD(**{**c.own, "hidden": (32, 8)}))
+    groups, shallow = suite.training_plan()
+    assert ("Deep SVDD (wide)",) in groups and "Elliptic envelope" in shallow
+    Xn, Xa = two_clusters(300, 80, 9)
+    X, y = np.vstack([Xn, Xa]), np.r_[np.zeros(300, np.int64), np.ones(80, np.int64)]
+    splits = [make_split("thyroid", y, s) for s in range(2)]
+    methods = ["Elliptic envelope", "Deep SVDD (wide)", "ECOD"]
+    df = run_methods("thyroid", X, y, splits, methods, profile="smoke", device="cpu", verbose=False)
+    assert list(df.method.unique()) == methods and len(df) == 6 and not df.failed.any()
+    assert df[df.method == "Elliptic envelope"].auroc.min() > 0.9  # two well-separated clusters
+    wide = make_estimator("Deep SVDD (wide)", "thyroid", profile="smoke", device="cpu")
+    assert wide.hidden == (32, 8) and wide.epochs == suite.PROFILES["smoke"]["own_epochs"]["thyroid"]
+    with pytest.raises(ValueError, match="unknown method"):
+        make_estimator("Deep SVDD (narrow)", "thyroid")

@@ -22,8 +22,8 @@ from sklearn.mixture import GaussianMixture as SkGMM
 from . import defaults
 
 from .engine import training
-from .baselines import ECOD, DAGMMVariant, SklearnDetector
-from .baselines.suite import OCSVM_NU, SHALLOW_MAX_SAMPLES  # notebook 01b's settings of the shallow detectors
+from .baselines import DAGMMVariant
+from .baselines.suite import REGISTRY, Setting  # notebook 01b's settings of the shallow detectors
 from .datasets import ADBENCH, load_adbench
 from .estimator import DAGMM
 from .protocol import dagmm_fit_scores, make_splits, run_estimator, run_protocol
@@ -94,19 +94,11 @@ def _pae_gmm_em(base: DAGMM, n_features: int, n_train: int, device: str) -> DAGM
                         second_stage="em", device=device)
 
 
-def _shallow(method: str, rho: float, seed: int):
-    from sklearn.ensemble import IsolationForest
-    from sklearn.neighbors import LocalOutlierFactor
-    from sklearn.svm import OneClassSVM
-
-    if method == "ECOD":
-        return ECOD(contamination=rho)
-    det, max_samples, prep = {
-        "Isolation Forest": (IsolationForest(n_jobs=1), None, None),
-        "LOF": (LocalOutlierFactor(n_neighbors=20, novelty=True), SHALLOW_MAX_SAMPLES, "minmax"),
-        "OC-SVM": (OneClassSVM(kernel="rbf", nu=OCSVM_NU, gamma="scale"), SHALLOW_MAX_SAMPLES, "minmax"),
-    }[method]
-    return SklearnDetector(det, max_samples=max_samples, preprocessing=prep, contamination=rho, random_state=seed)
+def _shallow(name: str, method: str, rho: float, seed: int):
+    """The shallow detector ``method`` as notebook 01b runs it (:data:`dagmm.baselines.suite.REGISTRY`),
+    with the set's ``rho`` and one thread (the sets run side by side)."""
+    est = REGISTRY[method](Setting(name, contamination=rho, random_state=seed))
+    return est.set_params(detector__n_jobs=1) if "detector__n_jobs" in est.get_params() else est
 
 
 def run_dataset(name: str, seeds: Sequence[int], methods: Sequence[str] = METHODS, *, data_dir=None,
@@ -187,7 +179,7 @@ def run_dataset(name: str, seeds: Sequence[int], methods: Sequence[str] = METHOD
         if method not in methods:
             continue
         t0 = time.perf_counter()
-        df = run_estimator(name, X, y, splits, lambda seed, m=method: _shallow(m, rho, seed), rho=rho, method=method)
+        df = run_estimator(name, X, y, splits, lambda seed, m=method: _shallow(name, m, rho, seed), rho=rho, method=method)
         frames.append(df)
         log(method, df, t0)
     per_run = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import IsolationForest
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.svm import OneClassSVM
 
 from ..configs import paper_setting
 from ..datasets import draw_rows
@@ -40,18 +44,12 @@ from .deep_svdd import DeepSVDD
 from .dsebm import DSEBM
 
 __all__ = [
+    "REGISTRY", "Setting", "SHARED_TRAINING", "GROUPS", "SHALLOW", "training_plan",
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
     "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs", "profile_seeds",
     "select_runs",
     "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
-
-# The paper's Table 2, in its order (DAGMM last), then the modern detectors.
-PAPER_METHODS = ("OC-SVM", "DSEBM-r", "DSEBM-e", "DCN", "GMM-EN", "PAE", "E2E-AE", "PAE-GMM-EM", "PAE-GMM",
-                 "DAGMM-p", "DAGMM-NVI", "DAGMM")
-MODERN_METHODS = ("Isolation Forest", "LOF", "ECOD", "Deep SVDD")
-ALL_METHODS = PAPER_METHODS + MODERN_METHODS
-CONTAMINATION_METHODS = ("DAGMM", "DCN", "DSEBM-e", "OC-SVM")  # the paper's Table 3
 
 # Epochs of DSEBM, DCN (each stage) and Deep SVDD: about 4,000 Adam steps per run
 # (KDDCUP ~198k training rows / 1024 = 194 steps an epoch; KDDCUP-Rev ~48.6k / 1024
@@ -71,23 +69,6 @@ PROFILES = {
 }
 SMOKE_SEED_TAG = 15_485_863
 
-# Methods trained together: one training scored several ways, or one pre-training
-# followed by several second stages.
-GROUPS = (
-    ("DAGMM", "E2E-AE"),
-    ("GMM-EN",),
-    ("PAE", "PAE-GMM-EM", "PAE-GMM", "DAGMM-p"),
-    ("DAGMM-NVI",),
-    ("DSEBM-r", "DSEBM-e"),
-    ("DCN",),
-    ("Deep SVDD",),
-)
-SHALLOW = ("OC-SVM", "Isolation Forest", "LOF", "ECOD")
-
-
-def _make(method, dataset, **kw):
-    return make_estimator(method, dataset, **kw)
-
 
 def _profile(profile: str) -> dict:
     if profile not in PROFILES:
@@ -95,55 +76,129 @@ def _profile(profile: str) -> dict:
     return PROFILES[profile]
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What a method's estimator is built from: the dataset's paper setting under a profile.
+
+    Attributes
+    ----------
+    dataset : str
+    profile : str, ``"full"`` or ``"smoke"`` (:data:`PROFILES`)
+    device, random_state : passed to the estimators
+    contamination : float, optional
+        The anomaly ratio ``rho``; by default the paper's for the dataset (a data set the paper
+        does not have, e.g. an ADBench set, must give it, and can use the shallow detectors only).
+    """
+
+    dataset: str
+    profile: str = "full"
+    device: str = "auto"
+    random_state: object = None
+    contamination: float | None = None
+
+    @property
+    def paper(self) -> dict:
+        """The paper's setting of the dataset (:func:`dagmm.configs.paper_setting`)."""
+        return paper_setting(self.dataset)
+
+    @property
+    def rho(self) -> float:
+        """The dataset's anomaly ratio (every estimator's ``contamination``): as given, else as the paper states it."""
+        return self.paper["contamination"] if self.contamination is None else self.contamination
+
+    @property
+    def epochs(self) -> int:
+        """DAGMM's epochs on the dataset under the profile."""
+        return _profile(self.profile)["dagmm_epochs"].get(self.dataset, self.paper["epochs"])
+
+    def dagmm(self, **kw) -> DAGMMVariant:
+        """DAGMM's paper setting (its network, mixture, epochs and rho), changed by ``kw``."""
+        return DAGMMVariant(**{**self.paper, "epochs": self.epochs, "device": self.device,
+                               "random_state": self.random_state, **kw})
+
+    @property
+    def own(self) -> dict:
+        """The common parameters of the torch baselines that are not DAGMM (DSEBM, DCN, Deep SVDD):
+        :data:`OWN_EPOCHS`, the dataset's batch size, :data:`OWN_LR`."""
+        p = _profile(self.profile)
+        return dict(epochs=p["own_epochs"].get(self.dataset, OWN_EPOCHS[self.dataset]), batch_size=self.paper["batch_size"],
+                    lr=OWN_LR, contamination=self.rho, device=self.device, random_state=self.random_state)
+
+    def shallow(self, detector, *, subsample: bool = False, preprocessing: str | None = None) -> SklearnDetector:
+        """A scikit-learn detector under the protocol; ``subsample``: fitted on at most the profile's
+        ``max_samples`` training rows."""
+        max_samples = _profile(self.profile)["max_samples"] if subsample else None
+        return SklearnDetector(detector, max_samples=max_samples, preprocessing=preprocessing, contamination=self.rho,
+                               random_state=self.random_state)
+
+
+# Every method of notebooks 01b and 01c: its estimator for a dataset (from a Setting), in the tables'
+# order: the paper's Table 2 (DAGMM last), then the modern detectors. A new method is one estimator
+# (a module of this package, or any scikit-learn detector) and one line here; a torch estimator with
+# ``_fit_runs``/``_score_runs`` trains its runs together, any other runs one run after another.
+REGISTRY: dict[str, Callable[[Setting], object]] = {
+    "OC-SVM": lambda c: c.shallow(OneClassSVM(kernel="rbf", nu=OCSVM_NU, gamma="scale"), subsample=True,
+                                  preprocessing="minmax"),
+    "DSEBM-r": lambda c: DSEBM(scoring="recon", **c.own),
+    "DSEBM-e": lambda c: DSEBM(scoring="energy", **c.own),
+    "DCN": lambda c: DCN(hidden=c.paper["hidden"], latent_dim=c.paper["latent_dim"], n_clusters=c.paper["n_components"],
+                         pretrain_epochs=c.own["epochs"], **c.own),
+    "GMM-EN": lambda c: c.dagmm(lambda_recon=0.0),
+    "PAE": lambda c: c.dagmm(scoring="recon", lambda_energy=0.0, lambda_cov=0.0),
+    "E2E-AE": lambda c: c.dagmm(scoring="recon"),
+    "PAE-GMM-EM": lambda c: c.dagmm(pretrain_epochs=c.epochs, second_stage="em"),
+    "PAE-GMM": lambda c: c.dagmm(pretrain_epochs=c.epochs, second_stage="frozen"),
+    "DAGMM-p": lambda c: c.dagmm(pretrain_epochs=c.epochs, second_stage="finetune"),
+    "DAGMM-NVI": lambda c: c.dagmm(objective="nvi"),
+    "DAGMM": lambda c: c.dagmm(),
+    "Isolation Forest": lambda c: c.shallow(IsolationForest(n_jobs=-1)),
+    "LOF": lambda c: c.shallow(LocalOutlierFactor(n_neighbors=20, novelty=True), subsample=True, preprocessing="minmax"),
+    "ECOD": lambda c: ECOD(contamination=c.rho),
+    "Deep SVDD": lambda c: DeepSVDD(**c.own),
+}
+PAPER_METHODS = ("OC-SVM", "DSEBM-r", "DSEBM-e", "DCN", "GMM-EN", "PAE", "E2E-AE", "PAE-GMM-EM", "PAE-GMM",
+                 "DAGMM-p", "DAGMM-NVI", "DAGMM")  # the paper's Table 2, in its order
+ALL_METHODS = tuple(REGISTRY)
+MODERN_METHODS = tuple(m for m in ALL_METHODS if m not in PAPER_METHODS)
+CONTAMINATION_METHODS = ("DAGMM", "DCN", "DSEBM-e", "OC-SVM")  # the paper's Table 3
+
+# Methods that share one training: one training scored several ways, or one pre-training followed
+# by several second stages (the first method's estimator trains and the others read it out; the
+# pre-trained group pre-trains with DAGMM-p's estimator).
+SHARED_TRAINING = (
+    ("DAGMM", "E2E-AE"),
+    ("PAE", "PAE-GMM-EM", "PAE-GMM", "DAGMM-p"),
+    ("DSEBM-r", "DSEBM-e"),
+)
+
+
+def _trains_runs_together(method: str) -> bool:
+    return hasattr(REGISTRY[method](Setting("thyroid")), "_fit_runs")
+
+
+def training_plan() -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
+    """How :func:`run_methods` runs the methods of :data:`REGISTRY` (as it is now):
+    the training groups (:data:`SHARED_TRAINING`, then every other batched torch method alone)
+    and the methods that run one run after another (scikit-learn's detectors, ECOD)."""
+    shared = {m for g in SHARED_TRAINING for m in g}
+    singles = [m for m in REGISTRY if m not in shared]
+    together = [m for m in singles if _trains_runs_together(m)]
+    return SHARED_TRAINING + tuple((m,) for m in together), tuple(m for m in singles if m not in together)
+
+
+GROUPS, SHALLOW = training_plan()
+
+
 def make_estimator(method: str, dataset: str, *, profile: str = "full", device: str = "auto", random_state=None, **overrides):
-    """The unfitted estimator of ``method`` with its setting for ``dataset``.
+    """The unfitted estimator of ``method`` (:data:`REGISTRY`) with its setting for ``dataset``.
 
     ``overrides`` replace parameters of the estimator (e.g. ``epochs``).
     ``contamination`` (the threshold of :meth:`predict`) is the dataset's rho.
     """
-    if method not in ALL_METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {list(ALL_METHODS)}")
-    p = _profile(profile)
-    s = paper_setting(dataset)
-    rho = s["contamination"]
-    dagmm_kw = {**s, "device": device, "random_state": random_state}
-    if dataset in p["dagmm_epochs"]:
-        dagmm_kw["epochs"] = p["dagmm_epochs"][dataset]
-    e = dagmm_kw["epochs"]
-    variants = {
-        "DAGMM": {},
-        "E2E-AE": dict(scoring="recon"),
-        "GMM-EN": dict(lambda_recon=0.0),
-        "PAE": dict(scoring="recon", lambda_energy=0.0, lambda_cov=0.0),
-        "PAE-GMM-EM": dict(pretrain_epochs=e, second_stage="em"),
-        "PAE-GMM": dict(pretrain_epochs=e, second_stage="frozen"),
-        "DAGMM-p": dict(pretrain_epochs=e, second_stage="finetune"),
-        "DAGMM-NVI": dict(objective="nvi"),
-    }
-    own = dict(epochs=p["own_epochs"].get(dataset, OWN_EPOCHS[dataset]), batch_size=s["batch_size"], lr=OWN_LR,
-               contamination=rho, device=device, random_state=random_state)
-    if method in variants:
-        est = DAGMMVariant(**{**dagmm_kw, **variants[method]})
-    elif method in ("DSEBM-r", "DSEBM-e"):
-        est = DSEBM(scoring="recon" if method == "DSEBM-r" else "energy", **own)
-    elif method == "DCN":
-        est = DCN(hidden=s["hidden"], latent_dim=s["latent_dim"], n_clusters=s["n_components"], pretrain_epochs=own["epochs"], **own)
-    elif method == "Deep SVDD":
-        est = DeepSVDD(**own)
-    elif method == "ECOD":
-        est = ECOD(contamination=rho)
-    else:
-        from sklearn.ensemble import IsolationForest
-        from sklearn.neighbors import LocalOutlierFactor
-        from sklearn.svm import OneClassSVM
-
-        shallow = {
-            "OC-SVM": (OneClassSVM(kernel="rbf", nu=OCSVM_NU, gamma="scale"), p["max_samples"], "minmax"),
-            "LOF": (LocalOutlierFactor(n_neighbors=20, novelty=True), p["max_samples"], "minmax"),
-            "Isolation Forest": (IsolationForest(n_jobs=-1), None, None),
-        }
-        det, max_samples, prep = shallow[method]
-        est = SklearnDetector(det, max_samples=max_samples, preprocessing=prep, contamination=rho, random_state=random_state)
+    if method not in REGISTRY:
+        raise ValueError(f"unknown method {method!r}; known: {list(REGISTRY)}")
+    _profile(profile)  # a known profile
+    est = REGISTRY[method](Setting(dataset, profile, device, random_state))
     return est.set_params(**overrides) if overrides else est
 
 
@@ -154,14 +209,14 @@ def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str,
     wanted = [m for m in group if m in wanted]
     overrides = overrides or {}
 
-    def make_estimator(m, dataset, **kw):
-        return _make(m, dataset, **{**kw, **overrides.get(m, {})})
+    def make(m, dataset, **kw):
+        return make_estimator(m, dataset, **{**kw, **overrides.get(m, {})})
     desc = f"{'/'.join(wanted)} {dataset}"
 
     def fit_scores(X, train_idx, seeds, test_idx, keep=()):
         out = {}
         if group[0] == "PAE":  # one pre-training, then each second stage on a copy
-            base = make_estimator("DAGMM-p", dataset, profile=profile, device=device).set_params(verbose=verbose)
+            base = make("DAGMM-p", dataset, profile=profile, device=device).set_params(verbose=verbose)
             with Timer() as t_pre:
                 module, h1, Xt = base._pretrain(X, train_idx, seeds, desc=f"pre-training {dataset}")
             for m in wanted:
@@ -170,18 +225,18 @@ def _group_fit_scores(group: Sequence[str], wanted: Sequence[str], dataset: str,
                         mod, h2 = module, {"failed": np.zeros(len(seeds), bool)}
                         scores = compute_scores(mod, Xt, test_idx, "recon")
                     else:
-                        est = make_estimator(m, dataset, profile=profile, device=device).set_params(verbose=verbose)
+                        est = make(m, dataset, profile=profile, device=device).set_params(verbose=verbose)
                         mod = copy.deepcopy(module)
                         h2 = est._second_stage(mod, Xt, train_idx, seeds, desc=f"{m} {dataset}")
                         scores = est._score_runs(mod, Xt, test_idx)
                 out[m] = dict(scores=scores, failed=h1["failed"] | h2["failed"], seconds=t_pre.seconds + t.seconds)
             return out
-        est = make_estimator(group[0], dataset, profile=profile, device=device).set_params(verbose=verbose)
+        est = make(group[0], dataset, profile=profile, device=device).set_params(verbose=verbose)
         with Timer() as t_fit:
             module, history, Xt = est._fit_runs(X, train_idx, seeds, desc=desc)
         for m in wanted:
             with Timer() as t:
-                scores = est._score_runs(module, Xt, test_idx, score=make_estimator(m, dataset).get_params().get("scoring"))
+                scores = est._score_runs(module, Xt, test_idx, score=make(m, dataset).get_params().get("scoring"))
             out[m] = dict(scores=scores, failed=history["failed"], seconds=t_fit.seconds + t.seconds)
         return out
 
@@ -263,10 +318,11 @@ def run_methods(
     -------
     per_run : DataFrame, one row per method and run, in the order of ``methods``
     """
-    unknown = [m for m in methods if m not in ALL_METHODS]
+    unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; known: {list(ALL_METHODS)}")
+        raise ValueError(f"unknown methods {unknown}; known: {list(REGISTRY)}")
     rho = paper_setting(dataset)["contamination"]
+    all_groups, shallow = training_plan()
     frames = []
 
     def log(df):
@@ -285,11 +341,11 @@ def run_methods(
             on_result(df)
 
     def run_shallow(between=lambda: None):
-        for m in (m for m in SHALLOW if m in methods):
+        for m in (m for m in shallow if m in methods):
             done(_run_shallow(dataset, X, y, splits, m, profile, rho, (overrides or {}).get(m, {}), n_jobs))
             between()
 
-    groups = [g for g in GROUPS if any(m in methods for m in g)]
+    groups = [g for g in all_groups if any(m in methods for m in g)]
     task = dict(dataset=dataset, X=X, y=y, splits=list(splits), methods=list(methods), profile=profile, device=device,
                 max_parallel=max_parallel, overrides=overrides, rho=rho)
     if int(workers) == 1 or len(groups) < 2:
