@@ -122,19 +122,16 @@ def run_task(task: Task) -> dict:
     """Run one task of the protocol; returns its row of metrics."""
     from .configs import paper_setting
     from .datasets import load_base
-    from .protocol import estimator_scores, make_split, run_row
+    from .protocol import estimator_fit_scores, make_split, run_protocol
 
     if task.method not in METHODS:
         raise ValueError(f"Unknown method {task.method!r}; known: {sorted(METHODS)}")
-    t0 = time.perf_counter()
     X, y = load_base(task.dataset, task.data_dir)
     split = make_split(task.dataset, y, task.seed)
-    est = METHODS[task.method](task.dataset, task.seed, **task.params).fit(X[split.train_idx])
-    Xt = X[split.test_idx]
-    scores = estimator_scores(est, Xt)
-    rho = paper_setting(task.dataset)["contamination"]
-    return run_row(task.dataset, task.method, task.seed, task.seed, y[split.test_idx], scores, rho,
-                   seconds=time.perf_counter() - t0)
+    make = lambda seed: METHODS[task.method](task.dataset, seed, **task.params)  # noqa: E731
+    per_run, _ = run_protocol(task.dataset, X, y, [split], estimator_fit_scores(make, method=task.method),
+                              rho=paper_setting(task.dataset)["contamination"])
+    return {**per_run.iloc[0].to_dict(), "run": task.seed}  # a task's run is its seed
 
 
 # --------------------------------------------------------------------------- task records

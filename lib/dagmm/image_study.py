@@ -42,7 +42,7 @@ from .images import ImageSet
 from .mixture import GaussianMixture
 from .engine.module import DAGMMModule
 from .engine.layers import EstimationNetwork
-from .protocol import METRICS, TABLE_COLUMNS, run_row
+from .protocol import METRICS, TABLE_COLUMNS, RunSplit, run_protocol
 
 __all__ = [
     "ConvDAGMM",
@@ -341,34 +341,35 @@ def run_image_method(
     if max_threshold_images is not None and len(train_idx) > max_threshold_images:
         thr_idx = np.sort(np.random.default_rng(0).choice(train_idx, max_threshold_images, replace=False))
     score_idx = np.concatenate([test_idx, thr_idx])  # one scoring pass: test images, then threshold images
-    rows, artifacts = [], {}
-    seeds = list(seeds)
-    for start in range(0, len(seeds), max_parallel):
-        part = seeds[start : start + max_parallel]
-        R = len(part)
+    splits = [RunSplit(seed, train_idx, test_idx) for seed in seeds]
+
+    def fit_scores(X, train, run_seeds, test, local_keep):
+        R = len(run_seeds)
         t0 = time.perf_counter()
-        module, history, Xt = fit_runs(estimator, data.X, np.tile(train_idx, (R, 1)), part, verbose=False, desc=method)
+        module, history, Xt = fit_runs(estimator, X, train, list(run_seeds), verbose=False, desc=method)
         both = training.compute_scores(module, Xt, np.tile(score_idx, (R, 1)), kind_score, chunk=256)
-        test_scores, train_scores = both[:, : len(test_idx)], both[:, len(test_idx) :]
-        seconds = (time.perf_counter() - t0) / R
-        for j, seed in enumerate(part):
-            run = start + j
-            sc, tr = test_scores[j].astype(np.float64), train_scores[j].astype(np.float64)
-            thr = float(np.percentile(tr, percentile)) if np.isfinite(tr).all() else float("nan")
-            row = run_row(data.name, method, run, seed, y, sc, rho,
-                          failed=bool(history["failed"][j] or not np.isfinite(thr)),
-                          **_threshold_metrics(y, sc, thr), **_kind_aurocs(y, kind, sc),
-                          threshold=thr, rho=rho, seconds=seconds)
-            rows.append(row)
-            if verbose:
-                print(f"{data.name:>13} | {method:<26} | seed {seed} | AUROC {row['auroc']:.3f} | AUPRC {row['auprc']:.3f} | "
-                      f"F1 top-rho {row['f1']:.3f} | F1 train95 {row['f1_train95']:.3f} | {seconds:.0f} s", flush=True)
-            if run in keep:
-                artifacts[run] = dict(scores=sc, y=y, kind=kind, test_idx=test_idx, train_scores=tr, threshold=thr,
-                                      rho=rho, loss=history["loss"][:, j],
-                                      examples=_examples(module, j, Xt, test_idx, y, sc, n_examples))
-        del module, Xt
-    return pd.DataFrame(rows), artifacts
+        test_scores = both[:, : len(test_idx)].astype(np.float64)
+        train_scores = both[:, len(test_idx) :].astype(np.float64)
+        thr = np.array([float(np.percentile(tr, percentile)) if np.isfinite(tr).all() else float("nan")
+                        for tr in train_scores])
+        cols = [{**_threshold_metrics(y, sc, t), **_kind_aurocs(y, kind, sc), "threshold": t, "rho": rho, "seconds": None}
+                for sc, t in zip(test_scores, thr)]
+        artifacts = {j: dict(scores=test_scores[j], kind=kind, test_idx=test_idx, train_scores=train_scores[j],
+                             threshold=thr[j], rho=rho, loss=history["loss"][:, j],
+                             examples=_examples(module, j, Xt, test_idx, y, test_scores[j], n_examples))
+                     for j in local_keep}
+        return {method: dict(scores=test_scores, failed=history["failed"] | ~np.isfinite(thr),
+                             seconds=time.perf_counter() - t0, artifacts=artifacts,
+                             columns={k: [c[k] for c in cols] for k in cols[0]})}
+
+    per_run, arts = run_protocol(data.name, data.X, data.y, splits, fit_scores, rho=rho, max_parallel=max_parallel,
+                                 keep=keep)
+    if verbose:
+        for r in per_run.itertuples():
+            print(f"{data.name:>13} | {method:<26} | seed {r.seed} | AUROC {r.auroc:.3f} | AUPRC {r.auprc:.3f} | "
+                  f"F1 top-rho {r.f1:.3f} | F1 train95 {r.f1_train95:.3f} | {r.seconds:.0f} s", flush=True)
+    artifacts = {run: {k: v for k, v in a.items() if k not in ("energy",)} for (_, run), a in arts.items()}
+    return per_run, artifacts
 
 
 @torch.no_grad()

@@ -227,7 +227,8 @@ def run_protocol(
           default the time of the ``fit_scores`` call; per run it is divided by R;
         * ``pred`` (R, m) 0/1, optional: decisions replacing the top-rho rule;
         * ``columns`` dict, optional: further row columns after ``seconds``,
-          each a per-run array (R,) or a constant;
+          each a per-run array (R,) or a constant (a ``"seconds"`` key, value None,
+          puts ``seconds`` at its place among them instead);
         * ``artifacts`` dict position -> dict, optional, for the positions in ``keep``.
 
         One training read out several ways is several methods of one readout dict.
@@ -258,9 +259,10 @@ def run_protocol(
             pred, columns = res.get("pred"), res.get("columns", {})
             for j, s in enumerate(part):
                 yt = y[s.test_idx]
+                cols = {k: _per_run(v, j) for k, v in columns.items()}
+                cols = {"seconds": seconds, **cols} if "seconds" not in cols else {**cols, "seconds": seconds}
                 rows.append(run_row(name, method, start + j, s.seed, yt, res["scores"][j], rho, failed=failed[j],
-                                    pred=None if pred is None else pred[j], seconds=seconds,
-                                    **{k: _per_run(v, j) for k, v in columns.items()}))
+                                    pred=None if pred is None else pred[j], **cols))
                 if on_run is not None:
                     on_run(method, start + j, s, res["scores"][j])
                 if j in local_keep:

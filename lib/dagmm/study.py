@@ -194,7 +194,7 @@ def epochs_investigation(
     """
     from .estimator import fit_runs
     from .engine.training import compute_scores, estimate_mixture
-    from .protocol import run_row
+    from .protocol import evaluate_scores, run_protocol
 
     variants = {"DAGMM": {}} if variants is None else dict(variants)
     if not variants:
@@ -212,32 +212,32 @@ def epochs_investigation(
     X, y = load_base(name, data_dir)
     splits = make_splits(name, y, range(n_runs))
     rho = paper_setting(name)["contamination"]
-    rows = []
-    chunk = max_parallel or n_runs
+    frames = []
     for label, overrides in variants.items():
         est = DAGMM.from_paper(name, **{**overrides, "device": device, "epochs": max(checkpoints)})
-        for start in range(0, n_runs, chunk):
-            part = splits[start : start + chunk]
-            test_idx = np.stack([s.test_idx for s in part])
+
+        def fit_scores(X_, train_idx, seeds, test_idx, keep, label=label, est=est):
             t0 = time.perf_counter()
+            out = {}
 
-            def evaluate(module, epoch, Xt, train_idx):
-                estimate_mixture(module, Xt, train_idx)
+            def evaluate(module, epoch, Xt, train_rows):  # after each checkpoint epoch: the runs as if trained that long
+                estimate_mixture(module, Xt, train_rows)
                 for kind in scores:
-                    values = compute_scores(module, Xt, test_idx, kind=kind)
                     method = f"{label}{'' if kind == 'energy' else ' (reconstruction error)'}, {epoch} epochs"
-                    for j, s in enumerate(part):
-                        rows.append(run_row(name, method, start + j, s.seed, y[s.test_idx], values[j], rho,
-                                            variant=label, score=kind, epochs=epoch, seconds=time.perf_counter() - t0))
+                    out[method] = dict(scores=compute_scores(module, Xt, test_idx, kind=kind),
+                                       # a row's seconds: the chunk's wall time up to this checkpoint
+                                       seconds=(time.perf_counter() - t0) * len(seeds),
+                                       columns=dict(variant=label, score=kind, epochs=epoch, seconds=None))
                     if verbose:
-                        f1 = [r["f1"] for r in rows[-len(part):]]
-                        auc = [r["auroc"] for r in rows[-len(part):]]
-                        print(f"{name:>11} | {label:<16} | {kind:<6} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f} ± "
-                              f"{np.std(f1, ddof=1) if len(f1) > 1 else 0:.4f} | AUROC {np.mean(auc):.4f}", flush=True)
+                        f1 = [evaluate_scores(y[te], sc, rho)["f1"] for te, sc in zip(test_idx, out[method]["scores"])]
+                        print(f"{name:>11} | {label:<16} | {kind:<6} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f}",
+                              flush=True)
 
-            fit_runs(est, X, np.stack([s.train_idx for s in part]), [s.seed for s in part],
-                     checkpoints=checkpoints, on_checkpoint=evaluate)
-    return pd.DataFrame(rows)
+            fit_runs(est, X_, train_idx, list(seeds), checkpoints=checkpoints, on_checkpoint=evaluate)
+            return out
+
+        frames.append(run_protocol(name, X, y, splits, fit_scores, rho=rho, max_parallel=max_parallel)[0])
+    return pd.concat(frames, ignore_index=True)
 
 
 # Variants of DAGMM's paper setting compared in notebooks 01d and 01e (overrides of the setting).
