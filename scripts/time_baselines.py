@@ -125,12 +125,13 @@ def main(argv=None) -> int:
     def save():
         pd.DataFrame(rows).to_csv(out, index=False)
 
+    groups, shallow = suite.training_plan()
     for name in [d for d in args.datasets.split(",") if d]:
         X, y = load_base(name)
         splits = make_splits(name, y, range(args.runs))
         E = MEASURE_EPOCHS[name]
         time_group(name, X, y, splits[:2], ["DAGMM", "DSEBM-e"], 1, args.device)  # warm-up, not timed
-        for group in suite.GROUPS:
+        for group in groups:
             if args.groups and not set(group) & set(args.groups.split(",")):
                 continue
             (w0, c0), (we, ce) = (time_group(name, X, y, splits, list(group), e, args.device) for e in (E, 3 * E))
@@ -144,7 +145,7 @@ def main(argv=None) -> int:
             print(f"{name:>11} | {' / '.join(group):<36} | {E} ep {w0:6.1f} s (cpu {c0:6.1f}) | {3 * E} ep {we:6.1f} s (cpu {ce:6.1f}) | "
                   f"full ({e_full} ep) ~ {est_w / 60:6.1f} min (cpu {est_c / 60:6.1f} min)", flush=True)
         sh_splits = splits[: args.shallow_runs]
-        for m in suite.SHALLOW if not args.groups else [m for m in suite.SHALLOW if m in args.groups.split(",")]:
+        for m in shallow if not args.groups else [m for m in shallow if m in args.groups.split(",")]:
             t0, c0 = time.perf_counter(), time.process_time()
             suite.run_methods(name, X, y, sh_splits, [m], profile="full", device=args.device, verbose=False)
             w, c = time.perf_counter() - t0, time.process_time() - c0

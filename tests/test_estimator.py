@@ -142,3 +142,15 @@ def test_unavailable_device_is_a_clear_error(data, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         DAGMM(**{**FAST, "device": "cuda"}).fit(data)
+
+
+def test_models_pickled_before_the_engine_moved_still_load():
+    import importlib
+    import pickle
+
+    import dagmm.engine.module
+
+    # a pickle of a fitted DAGMM made before dagmm.engine existed names the module dagmm.model
+    assert importlib.import_module("dagmm.model") is dagmm.engine.module
+    blob = pickle.dumps(dagmm.engine.module.DAGMMModule).replace(b"dagmm.engine.module", b"dagmm.model")
+    assert pickle.loads(blob) is dagmm.engine.module.DAGMMModule

@@ -13,6 +13,16 @@ from .estimator import DAGMM
 from .fetch import DataChecksumError, DataFileMissingError, resolve_data_dir
 from .mixture import CovarianceJitterWarning, GaussianMixture
 
+# Models pickled before the engine moved to dagmm.engine name its modules by their old paths.
+import sys as _sys
+
+from .engine import allocator as _allocator, compressors as _compressors, layers as _layers, module as _module
+from .engine import training as _training
+
+for _old, _new in (("model", _module), ("nn", _layers), ("training", _training), ("compressors", _compressors),
+                   ("allocator", _allocator)):
+    _sys.modules.setdefault(f"{__name__}.{_old}", _new)
+
 __version__ = "0.1.0"
 __all__ = [
     "DAGMM",

@@ -129,7 +129,10 @@ def run_task(task: Task) -> dict:
     X, y = load_base(task.dataset, task.data_dir)
     split = make_split(task.dataset, y, task.seed)
     make = lambda seed: METHODS[task.method](task.dataset, seed, **task.params)  # noqa: E731
-    per_run, _ = run_protocol(task.dataset, X, y, [split], estimator_fit_scores(make, method=task.method),
+    def energy(est, X_):  # a task's score is the energy (or -score_samples), whatever a DAGMM's `scoring`
+        return est.energy(X_) if hasattr(est, "energy") else -est.score_samples(X_)
+
+    per_run, _ = run_protocol(task.dataset, X, y, [split], estimator_fit_scores(make, method=task.method, score=energy),
                               rho=paper_setting(task.dataset)["contamination"])
     return {**per_run.iloc[0].to_dict(), "run": task.seed}  # a task's run is its seed
 

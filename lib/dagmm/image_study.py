@@ -42,7 +42,7 @@ from .images import ImageSet
 from .mixture import GaussianMixture
 from .engine.module import DAGMMModule
 from .engine.layers import EstimationNetwork
-from .protocol import METRICS, TABLE_COLUMNS, RunSplit, run_protocol
+from .protocol import METRICS, TABLE_COLUMNS, RunSplit, evaluate_scores, run_protocol
 
 __all__ = [
     "ConvDAGMM",
@@ -362,12 +362,13 @@ def run_image_method(
                              seconds=time.perf_counter() - t0, artifacts=artifacts,
                              columns={k: [c[k] for c in cols] for k in cols[0]})}
 
+    def progress(method_, run, split, scores):  # each run's line as soon as its chunk is scored
+        m = evaluate_scores(y, scores, rho)
+        print(f"{data.name:>13} | {method:<26} | seed {split.seed} | AUROC {m['auroc']:.3f} | AUPRC {m['auprc']:.3f} | "
+              f"F1 top-rho {m['f1']:.3f}", flush=True)
+
     per_run, arts = run_protocol(data.name, data.X, data.y, splits, fit_scores, rho=rho, max_parallel=max_parallel,
-                                 keep=keep)
-    if verbose:
-        for r in per_run.itertuples():
-            print(f"{data.name:>13} | {method:<26} | seed {r.seed} | AUROC {r.auroc:.3f} | AUPRC {r.auprc:.3f} | "
-                  f"F1 top-rho {r.f1:.3f} | F1 train95 {r.f1_train95:.3f} | {r.seconds:.0f} s", flush=True)
+                                 keep=keep, on_run=progress if verbose else None)
     artifacts = {run: {k: v for k, v in a.items() if k not in ("energy",)} for (_, run), a in arts.items()}
     return per_run, artifacts
 

@@ -187,7 +187,7 @@ def run_row(dataset: str, method: str, run: int, seed: int, y_true, scores, rho:
 
 
 def _per_run(value, j: int):
-    """Run ``j``'s entry of a per-run array, or a constant."""
+    """Run ``j``'s entry of a per-run ndarray, list or tuple; anything else is a constant."""
     return value[j] if isinstance(value, (np.ndarray, list, tuple)) else value
 
 
@@ -223,7 +223,8 @@ def run_protocol(
         * ``scores`` (R, m): higher = more anomalous;
         * ``failed`` (R,) bool, optional: the training diverged;
         * ``seconds`` float, optional: what the R runs of this method cost
-          (shared work counted in full for each method that uses it); by
+          (shared work counted in full for each method that uses it; for the
+          study's readouts: the training plus that readout's own scoring); by
           default the time of the ``fit_scores`` call; per run it is divided by R;
         * ``pred`` (R, m) 0/1, optional: decisions replacing the top-rho rule;
         * ``columns`` dict, optional: further row columns after ``seconds``,
@@ -345,7 +346,7 @@ def dagmm_fit_scores(estimator, heads: dict | None = None, *, labels=None, desc:
                 scores = np.asarray(kind(module, Xt, train_idx, test_idx, seeds))
             else:
                 scores = anomaly_scores(module, Xt, test_idx, kind, stats)
-            out[method] = dict(scores=np.asarray(scores, dtype=np.float64), failed=history["failed"],
+            out[method] = dict(scores=np.asarray(scores), failed=history["failed"],
                                seconds=fit_seconds + time.perf_counter() - t1, artifacts=artifacts)
         return out
 

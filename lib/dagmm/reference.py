@@ -730,7 +730,8 @@ def fit_estimator(est, X: np.ndarray, seed: int):
     """
     from . import defaults
     from .engine import training
-    from .estimator import INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, build_module, check_n_samples
+    from .engine.training import INIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET
+    from .estimator import build_module, check_n_samples
 
     if getattr(est, "anomaly_loss", None) is not None:
         raise ValueError("engine='reference' trains the paper's unsupervised objective; "

@@ -229,9 +229,10 @@ def epochs_investigation(
                                        seconds=(time.perf_counter() - t0) * len(seeds),
                                        columns=dict(variant=label, score=kind, epochs=epoch, seconds=None))
                     if verbose:
-                        f1 = [evaluate_scores(y[te], sc, rho)["f1"] for te, sc in zip(test_idx, out[method]["scores"])]
-                        print(f"{name:>11} | {label:<16} | {kind:<6} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f}",
-                              flush=True)
+                        m = [evaluate_scores(y[te], sc, rho) for te, sc in zip(test_idx, out[method]["scores"])]
+                        f1, auc = [r["f1"] for r in m], [r["auroc"] for r in m]
+                        print(f"{name:>11} | {label:<16} | {kind:<6} | after {epoch:>5} epochs | F1 {np.mean(f1):.4f} ± "
+                              f"{np.std(f1, ddof=1) if len(f1) > 1 else 0:.4f} | AUROC {np.mean(auc):.4f}", flush=True)
 
             fit_runs(est, X_, train_idx, list(seeds), checkpoints=checkpoints, on_checkpoint=evaluate)
             return out

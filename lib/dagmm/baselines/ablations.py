@@ -33,12 +33,12 @@ from ..defaults import network_sizes
 from ..estimator import DAGMM, INIT_SEED_OFFSET, NONNEGATIVE_INT, SHUFFLE_SEED_OFFSET, check_n_samples, fit_runs
 from ..mixture import GaussianMixture
 from ..engine.module import DAGMMModule
+from ..engine.training import SECOND_STAGE_SEED_OFFSET
 from ..engine.layers import EstimationNetwork, MLPCompressor
 from .base import BatchedDetector
 
 __all__ = ["DAGMMVariant", "VariantModule", "SECOND_STAGE_SEED_OFFSET"]
 
-SECOND_STAGE_SEED_OFFSET = 4_000_037  # shuffling/dropout of the second stage: seed + this
 SCORES = ("energy", "recon")
 STAGES = ("finetune", "frozen", "em")
 OBJECTIVES = ("energy", "nvi")

@@ -20,13 +20,13 @@ from ..engine import training
 from ..estimator import (NONNEGATIVE_INT, NONNEGATIVE_REAL, POSITIVE_INT, TORCH_TRAINING, WIDTHS, check_n_samples,
                          check_widths)
 from ..engine.module import sq_error
+from ..engine.training import SECOND_STAGE_SEED_OFFSET
 from ..engine.layers import MLPCompressor
 from .base import BatchedDetector
 from .loop import ScaledRunModule, chunked, train_runs
 
 __all__ = ["DCN", "DCNModule", "code_diagnosis"]
 
-JOINT_SEED_OFFSET = 4_000_037  # shuffling of the joint stage: seed + this
 
 
 class DCNModule(ScaledRunModule):
@@ -168,7 +168,7 @@ class DCN(BatchedDetector):
             module.counts.fill_(1.0)
         h2 = train_runs(module, Xt, idx, loss_fn=lambda xb, g: module.joint_loss(xb, g, weight=self.kmeans_weight),
                         after_step=module.update_centroids, epochs=self.epochs, desc=desc,
-                        **{**common, "seeds": [s + JOINT_SEED_OFFSET for s in seeds]})
+                        **{**common, "seeds": [s + SECOND_STAGE_SEED_OFFSET for s in seeds]})  # the joint stage
         return module, {"loss": np.concatenate([h1["loss"], h2["loss"]]), "failed": h1["failed"] | h2["failed"]}, Xt
 
     def _score_runs(self, module, Xt, idx, score=None) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..mixture import CovarianceJitterWarning
 from .module import DAGMMModule
 from .layers import FEATURE_MAJOR_MIN_BATCH, feature_major_steps
 
-__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "run_epochs", "run_index", "INIT_SEED_OFFSET", "SHUFFLE_SEED_OFFSET", "DROPOUT_SEED_OFFSET", "NOISE_SEED_OFFSET", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
+__all__ = ["Stepper", "resolve_device", "prepare_device", "raise_compile_limit", "quiet_cpp_wrapper_notices", "compile_settings", "describe_device", "make_generators", "epoch_permutations", "dropout_masks", "eval_chunk_rows", "iter_chunks", "table_to_device", "take_rows", "fit_minmax", "fit_zscore", "fit_scaling", "fit_norm_floor", "train", "run_epochs", "run_index", "INIT_SEED_OFFSET", "SHUFFLE_SEED_OFFSET", "DROPOUT_SEED_OFFSET", "NOISE_SEED_OFFSET", "SECOND_STAGE_SEED_OFFSET", "estimate_mixture", "compute_energy", "compute_scores", "embed"]
 
 COMPILE_LIMIT = 64  # compiled versions of DAGMMModule.loss kept (dynamo's recompile_limit while compiled steps run)
 _COMPILE_FAILED = False  # set by the first failed compile: later steppers train eagerly without retrying
@@ -30,9 +30,10 @@ _CPP_WRAPPER_FAILED = False  # set by the first failed compile with inductor's C
 
 # Each run draws each kind of random number from its own generator, seeded with the run's seed plus:
 INIT_SEED_OFFSET = 0  # initial weights (dagmm.estimator.fit_runs)
-SHUFFLE_SEED_OFFSET = 2_000_033  # mini-batch shuffling (the seed given to train / train_runs is seed + this)
-DROPOUT_SEED_OFFSET = 1_000_003  # dropout masks, on top of the shuffling seed
+SHUFFLE_SEED_OFFSET = 2_000_033  # mini-batch shuffling (fit_runs gives train seed + this; train_runs adds it itself)
+DROPOUT_SEED_OFFSET = 1_000_003  # dropout masks, on top of the seed given to train
 NOISE_SEED_OFFSET = 3_000_017  # compressor noise (VAE) or denoising noise (DSEBM), on top of the seed given
+SECOND_STAGE_SEED_OFFSET = 4_000_037  # a second training stage (DAGMMVariant's, DCN's joint one), on top of that
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -735,7 +736,7 @@ def run_epochs(idx: torch.Tensor, *, epochs: int, batch_size: int, shuffle_gens:
             bar.update(E)
             bar.set_postfix(loss=float(np.nanmean(chunk_loss[-1])), failed=int(failed.sum()))
         e0 += E
-        if e0 in stops:
+        if on_checkpoint is not None and e0 in stops:
             on_checkpoint(e0)
     if bar is not None:
         bar.close()
