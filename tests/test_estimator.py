@@ -152,5 +152,5 @@ def test_models_pickled_before_the_engine_moved_still_load():
 
     # a pickle of a fitted DAGMM made before dagmm.engine existed names the module dagmm.model
     assert importlib.import_module("dagmm.model") is dagmm.engine.module
-    blob = pickle.dumps(dagmm.engine.module.DAGMMModule).replace(b"dagmm.engine.module", b"dagmm.model")
+    blob = pickle.dumps(dagmm.engine.module.DAGMMModule, protocol=0).replace(b"dagmm.engine.module", b"dagmm.model")
     assert pickle.loads(blob) is dagmm.engine.module.DAGMMModule
