@@ -99,3 +99,20 @@ def test_scaling_sentence_names_the_scaling_that_reproduces_the_paper_per_datase
     text = scaling_sentence(summary)
     assert "kddcup: z-score (" in text and "thyroid: min-max (" in text and "arrhythmia: neither (" in text
     assert scaling_sentence(summary[summary.method == "DAGMM"]) == ""  # no z-score rows: nothing to say
+
+
+def test_verdict_lines_name_what_is_better_worse_or_the_same():
+    from dagmm.summary import verdict_lines
+
+    rows = [dict(dataset="thyroid", method="DAGMM", f1_mean=0.5, f1_std=0.1, auroc_mean=0.8, auroc_std=0.05,
+                 reported_f1=0.4783, verdict_f1=None, verdict_auroc=None)]
+    for m, v in (("up", "better"), ("down", "worse"), ("flat", "no significant difference"),
+                 ("few", "not tested (fewer than 5 paired runs)")):
+        rows.append(dict(dataset="thyroid", method=m, f1_mean=0.5, f1_std=0.1, auroc_mean=0.8, auroc_std=0.05,
+                         reported_f1=np.nan, verdict_f1=v, verdict_auroc=v))
+    summary = pd.DataFrame(rows)
+    short, = verdict_lines(summary)
+    assert "DAGMM F1 0.500 ± 0.100" in short and "difference +0.022" in short
+    assert "better than DAGMM: up" in short and "worse: down" in short and "no significant difference: 1 methods" in short
+    full, = verdict_lines(summary, list_all=True)
+    assert "no significant difference: flat" in full and "not tested (fewer than 5 paired runs): few" in full

@@ -16,7 +16,7 @@ from . import paths
 from .files import atomic_path
 from .protocol import METRICS
 
-__all__ = ["load_published", "with_paper", "format_mean_std", "pipe_table", "save_table", "save_figure", "git_commit",
+__all__ = ["load_published", "with_paper", "pipe_table", "save_table", "save_figure", "git_commit",
            "merge_runs", "provenance", "table_html", "show_table", "show_saved_figure", "save_finding", "read_findings"]
 
 
@@ -34,17 +34,6 @@ def with_paper(table: pd.DataFrame, published: pd.DataFrame, source: str = "zong
     pub = published[published["source"] == source][["dataset", "method", "precision", "recall", "f1"]]
     pub = pub.rename(columns={c: f"paper_{c}" for c in ("precision", "recall", "f1")})
     return table.merge(pub, on=["dataset", "method"], how="left")
-
-
-def format_mean_std(table: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd.DataFrame:
-    """A display copy with ``mean ± std`` strings per metric."""
-    out = table[[c for c in table.columns if not any(c.startswith(f"{m}_") for m in metrics)]].copy()
-    for m in metrics:
-        out[m] = [
-            f"{mu:.{digits}f} ± {sd:.{digits}f}" if pd.notna(sd) else f"{mu:.{digits}f}"
-            for mu, sd in zip(table[f"{m}_mean"], table[f"{m}_std"])
-        ]
-    return out
 
 
 def pipe_table(df: pd.DataFrame) -> list[str]:

@@ -156,10 +156,12 @@ def _ordered(table: pd.DataFrame) -> pd.DataFrame:
     return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def verdict_lines(summary: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+def verdict_lines(summary: pd.DataFrame, alpha: float = 0.05, list_all: bool = False) -> list[str]:
     """One Markdown bullet per dataset of ``summary.csv`` (:func:`summary_table`): DAGMM's F1
     beside the paper's, then which methods are better than, worse than, or not
-    significantly different from DAGMM on F1 and on AUROC (Holm-adjusted p < ``alpha``)."""
+    significantly different from DAGMM on F1 and on AUROC (Holm-adjusted p < ``alpha``).
+    ``list_all``: name the methods with no significant difference and those not tested
+    (fewer than 5 paired runs) too, instead of counting the former."""
     lines = []
     for name, d in summary.groupby("dataset", sort=False):
         ref = d[d.method == "DAGMM"]
@@ -175,8 +177,14 @@ def verdict_lines(summary: pd.DataFrame, alpha: float = 0.05) -> list[str]:
             for word, v in (("better than DAGMM", "better"), ("worse", "worse")):
                 ms = d[d[f"verdict_{metric}"] == v].method.tolist()
                 said.append(f"{word}: {', '.join(ms) if ms else 'none'}")
-            n_same = int((d[f"verdict_{metric}"] == "no significant difference").sum())
-            said.append(f"no significant difference: {n_same} methods")
+            same = d[d[f"verdict_{metric}"] == "no significant difference"].method.tolist()
+            if list_all:
+                said.append(f"no significant difference: {', '.join(same) if same else 'none'}")
+                untested = d[d[f"verdict_{metric}"].astype(str).str.startswith("not tested")].method.tolist()
+                if untested:
+                    said.append(f"not tested (fewer than 5 paired runs): {', '.join(untested)}")
+            else:
+                said.append(f"no significant difference: {len(same)} methods")
             parts.append(f"on {label}, " + "; ".join(said))
         lines.append(f"* {head}. Paired over seeds (Holm-adjusted p < {alpha}), " + ". And ".join(parts) + ".")
     return lines
