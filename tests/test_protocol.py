@@ -146,3 +146,32 @@ def test_run_estimator_is_the_driver_one_run_at_a_time():
     a = run_estimator("toy", X, y, splits[:3], make, rho=0.1, method="IF")
     b, _ = run_protocol("toy", X, y, splits[:3], estimator_fit_scores(make, method="IF"), rho=0.1)
     pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+
+
+def test_a_callable_head_reads_the_trained_runs_and_the_readouts_before_it():
+    from dagmm.protocol import Trained, dagmm_fit_scores, run_protocol
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(300, 4)), rng.normal(size=(30, 4)) * 4 + 3]).astype(np.float32)
+    y = np.r_[np.zeros(300), np.ones(30)].astype(int)
+    splits = [make_split("thyroid", y, s) for s in range(2)]
+    est = DAGMM(hidden=(8, 4), n_components=2, epochs=5, batch_size=64, lr=1e-3, device="cpu")
+    seen = {}
+
+    def flag_all(t: Trained) -> dict:  # a whole readout: scores, its own decisions and columns
+        seen.update(seeds=t.seeds, before=list(t.readouts), loss=t.history["loss"].shape,
+                    shapes=(t.train_idx.shape, t.test_idx.shape))
+        energy = t.readouts["energy"]["scores"]
+        return dict(scores=-energy, pred=np.ones(energy.shape, dtype=int), columns={"threshold": "all"})
+
+    fs = dagmm_fit_scores(est, {"energy": "energy", "negated": flag_all, "plain": lambda t: t.readouts["energy"]["scores"]},
+                          columns={"threshold": "top-rho"})
+    df, _ = run_protocol("toy", X, y, splits, fs, rho=0.09)
+    assert seen["seeds"] == [0, 1] and seen["before"] == ["energy"]  # the heads before it, in order
+    assert seen["loss"] == (5, 2) and seen["shapes"][1][0] == 2
+    by = {m: d.set_index("run") for m, d in df.groupby("method")}
+    assert np.allclose(by["negated"].auroc, 1 - by["energy"].auroc)  # its scores, as it gave them
+    assert np.allclose(by["plain"].auroc, by["energy"].auroc)  # a bare array is the readout's scores
+    assert by["negated"].recall.eq(1.0).all()  # its own decisions (every row flagged), not top-rho's
+    assert by["negated"].threshold.eq("all").all() and by["energy"].threshold.eq("top-rho").all()
+    assert not df.failed.any()  # the training's flag, where a head gives none

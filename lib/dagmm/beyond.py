@@ -79,8 +79,8 @@ def latent_scores(module, Xt, train_idx, test_idx, seeds, n_components: int) -> 
 def _readouts(est: DAGMM, kinds: dict[str, str]) -> dict:
     """``dagmm_fit_scores`` heads (method -> readout) for the readouts ``kinds`` (readout name -> method);
     ``"latent"`` is :func:`latent_scores` with ``est``'s number of components."""
-    def latent(module, Xt, train_idx, test_idx, seeds):
-        return latent_scores(module, Xt, train_idx, test_idx, seeds, est.n_components)
+    def latent(t):
+        return latent_scores(t.module, t.X, t.train_idx, t.test_idx, t.seeds, est.n_components)
     return {method: latent if kind == "latent" else kind for kind, method in kinds.items()}
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "run_row",
     "run_protocol",
     "estimator_fit_scores",
+    "Trained",
     "dagmm_fit_scores",
     "run_dagmm",
     "run_estimator",
@@ -303,24 +304,55 @@ def random_f1(anomaly_fraction: float, rho: float) -> float:
     return 2 * anomaly_fraction * rho / (anomaly_fraction + rho)
 
 
-def dagmm_fit_scores(estimator, heads: dict | None = None, *, labels=None, desc: str = "DAGMM") -> Callable[..., dict]:
+@dataclass(frozen=True)
+class Trained:
+    """What a callable head of :func:`dagmm_fit_scores` reads: R runs trained together.
+
+    Attributes
+    ----------
+    module : the trained DAGMM module of the R runs
+    history : dict, the training's history (``loss`` (epochs, R), ``failed`` (R,) bool)
+    X : Tensor (N, D), the dataset's base rows on the training device
+    train_idx : ndarray (R, n), each run's training rows
+    test_idx : ndarray (R, m), each run's test rows
+    seeds : list of R ints
+    readouts : dict method -> readout, those of the heads before this one (in ``heads``' order)
+    """
+
+    module: object
+    history: dict
+    X: object
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    seeds: list
+    readouts: dict
+
+
+def dagmm_fit_scores(estimator, heads: dict | None = None, *, labels=None, columns: dict | None = None,
+                     desc: str = "DAGMM") -> Callable[..., dict]:
     """A ``fit_scores`` for :func:`run_protocol` that trains ``estimator``'s runs together
     and reads each trained model out as every head of ``heads``.
 
     Parameters
     ----------
     estimator : DAGMM (or a subclass), the template of every run
-    heads : dict method -> readout, optional
-        A readout is ``"energy"``, ``"recon"``, ``"energy+recon"`` (see
-        :func:`dagmm.estimator.anomaly_scores`) or a callable
-        ``score(module, X_device, train_idx, test_idx, seeds) -> (R, m)``.
+    heads : dict method -> head, optional
+        A head is ``"energy"``, ``"recon"``, ``"energy+recon"`` (see
+        :func:`dagmm.estimator.anomaly_scores`) or a callable ``head(trained)`` of a
+        :class:`Trained`, returning the scores (R, m) or a whole readout (a dict with
+        ``scores`` and any of ``pred``, ``columns``, ``failed``; see :func:`run_protocol`).
+        Heads run in order, and a callable one can use the readouts before it.
         Default ``{desc: estimator.scoring}``.
     labels : array (N,), optional
         1 = labelled anomaly, passed to :func:`dagmm.estimator.fit_runs`
         (semi-supervised training); the mixture statistics of ``energy+recon``
         then use the runs' unlabelled training rows only.
+    columns : dict, optional
+        Row columns (see :func:`run_protocol`) of every readout whose head gives none.
 
-    The artifacts of kept runs: ``z`` (test embeddings) and ``loss`` (per epoch).
+    Every readout's ``seconds`` is the training plus that head's own work; a readout's
+    ``failed`` is the training's unless its head says otherwise. The artifacts of kept
+    runs: ``z`` (test embeddings) and ``loss`` (per epoch).
     """
     from .engine.training import embed
     from .estimator import anomaly_scores, fit_runs, score_stats
@@ -340,14 +372,18 @@ def dagmm_fit_scores(estimator, heads: dict | None = None, *, labels=None, desc:
             z, _ = embed(module, Xt, test_idx)
             artifacts = {j: dict(z=z[j].cpu().numpy(), loss=history["loss"][:, j]) for j in keep}
         out = {}
-        for method, kind in heads.items():
+        for method, head in heads.items():
             t1 = time.perf_counter()
-            if callable(kind):
-                scores = np.asarray(kind(module, Xt, train_idx, test_idx, seeds))
+            if callable(head):
+                got = head(Trained(module, history, Xt, train_idx, test_idx, list(seeds), dict(out)))
+                readout = dict(got) if isinstance(got, dict) else dict(scores=got)
             else:
-                scores = anomaly_scores(module, Xt, test_idx, kind, stats)
-            out[method] = dict(scores=np.asarray(scores), failed=history["failed"],
-                               seconds=fit_seconds + time.perf_counter() - t1, artifacts=artifacts)
+                readout = dict(scores=anomaly_scores(module, Xt, test_idx, head, stats))
+            readout["scores"] = np.asarray(readout["scores"])
+            readout.setdefault("failed", history["failed"])
+            if columns is not None:
+                readout.setdefault("columns", columns)
+            out[method] = dict(readout, seconds=fit_seconds + time.perf_counter() - t1, artifacts=artifacts)
         return out
 
     return fit_scores

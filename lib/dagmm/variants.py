@@ -21,8 +21,8 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from .configs import paper_setting
 from .datasets import draw_rows, load_base
-from .estimator import DAGMM, anomaly_scores
-from .protocol import RunSplit, dagmm_fit_scores, make_splits, report_line, run_protocol
+from .estimator import DAGMM
+from .protocol import RunSplit, Trained, dagmm_fit_scores, make_splits, report_line, run_protocol
 from .pu import PUClassifier
 from .engine.training import compute_scores, embed
 
@@ -179,42 +179,31 @@ def run_dagmm_heads(
     on_run = _sweep(sweep, name, y, percentiles)
     lab_of = {s.seed: labelled_anomalies(name, y, s, label_fraction) for s in splits}
 
-    def fit_scores(X_, train_idx, seeds, test_idx, keep):
-        state = {}
-
-        def energy_with_module(module, Xt, tr, te, sd):  # the energy head, keeping the trained module for PU
-            state.update(module=module, Xt=Xt)
-            return anomaly_scores(module, Xt, te, "energy")
-
-        heads_out = dagmm_fit_scores(est, {"DAGMM": energy_with_module, "DAGMM modified inference": "energy+recon"},
-                                     desc=f"DAGMM heads {name}")(X_, train_idx, seeds, test_idx, keep)
-        t0 = time.perf_counter()
-        module, Xt = state["module"], state["Xt"]
-        energy = heads_out["DAGMM"]["scores"]
-        lab_idx = np.stack([lab_of[s] for s in seeds])
-        z_test, _ = embed(module, Xt, test_idx)
-        z_lab, _ = embed(module, Xt, lab_idx)
-        e_lab = compute_scores(module, Xt, lab_idx, "energy")
-        failed = heads_out["DAGMM"]["failed"]
+    def pu_threshold(t: Trained) -> dict:  # reads the trained runs and the energy head's test energies
+        energy = t.readouts["DAGMM"]["scores"]
+        lab_idx = np.stack([lab_of[s] for s in t.seeds])
+        z_test, _ = embed(t.module, t.X, t.test_idx)
+        z_lab, _ = embed(t.module, t.X, lab_idx)
+        e_lab = compute_scores(t.module, t.X, lab_idx, "energy")
+        failed = t.history["failed"]
         g, pred, cols = [], [], []
-        for j, seed in enumerate(seeds):
+        for j, seed in enumerate(t.seeds):
             feats = np.concatenate([
                 np.column_stack([z_lab[j].cpu().numpy(), e_lab[j]]),
                 np.column_stack([z_test[j].cpu().numpy(), energy[j]]),
             ]).astype(np.float64)
-            s_lab = np.r_[np.ones(len(lab_idx[j])), np.zeros(len(test_idx[j]))].astype(int)
-            g_j, pred_j, c_j = pu_head(seed, y[test_idx[j]], feats, s_lab, failed=bool(failed[j]),
+            s_lab = np.r_[np.ones(len(lab_idx[j])), np.zeros(len(t.test_idx[j]))].astype(int)
+            g_j, pred_j, c_j = pu_head(seed, y[t.test_idx[j]], feats, s_lab, failed=bool(failed[j]),
                                         max_unlabelled=pu_max_unlabelled)
             g.append(g_j)
             pred.append(pred_j)
             cols.append(c_j)
-        for m in heads_out:
-            heads_out[m]["columns"] = {"threshold": "top-rho"}
-        pu_seconds = heads_out["DAGMM"]["seconds"] + time.perf_counter() - t0
         columns = {"threshold": "PU c/2", **{k: np.array([c[k] for c in cols]) for k in cols[0]}}
-        heads_out["DAGMM PU threshold"] = dict(scores=np.stack(g), failed=failed, pred=np.stack(pred),
-                                               seconds=pu_seconds, columns=columns)
-        return heads_out
+        return dict(scores=np.stack(g), pred=np.stack(pred), columns=columns)
+
+    fit_scores = dagmm_fit_scores(est, {"DAGMM": "energy", "DAGMM modified inference": "energy+recon",
+                                        "DAGMM PU threshold": pu_threshold},
+                                  columns={"threshold": "top-rho"}, desc=f"DAGMM heads {name}")
 
     df, _ = run_protocol(name, X, y, splits, fit_scores, rho=rho, max_parallel=max_parallel, on_run=on_run)
     # a run's three readouts side by side
