@@ -341,7 +341,7 @@ COLUMNS = ["notebook", "piece", "threads", "unit", "e", "full", "scale", "rule",
            "wall_estimate", "cpu_first", "cpu_e", "cpu_3e", "cpu_estimate", "code", "commit", "device", "finished"]
 
 
-def write_page(table: pd.DataFrame, out: Path, stem: str) -> str:
+def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | None = None) -> str:
     """The Markdown page: per-notebook totals against the target and the floor, then every piece."""
     code = table.code.iloc[0]
     same = table[table.code == code]
@@ -349,9 +349,10 @@ def write_page(table: pd.DataFrame, out: Path, stem: str) -> str:
                                                      wall_hours=("wall_estimate", lambda s: s.sum(min_count=len(s)) / 3600),
                                                      cpu_hours=("cpu_estimate", lambda s: s.sum(min_count=len(s)) / 3600))
     missing = [nb for nb in ORDER if nb not in per_nb.index]
+    unestimated = list(per_nb.index[per_nb.wall_hours.isna()])
     per_nb = per_nb.reindex([nb for nb in NOTEBOOKS if nb in per_nb.index])
     total = per_nb.wall_hours.sum(min_count=1)
-    floor_path = paths.BENCHMARKS / "study_floor_cpu.csv"
+    floor_path = paths.BENCHMARKS / "study_floor_cpu.csv" if floor_path is None else floor_path
     floor_lines = []
     if floor_path.exists():
         fl = pd.read_csv(floor_path).groupby("notebook")[["peak_minutes", "gemm_minutes"]].sum()
@@ -377,6 +378,9 @@ def write_page(table: pd.DataFrame, out: Path, stem: str) -> str:
         *floor_lines,
         *([f"- Not measured with this code: notebooks {', '.join(missing)} (so the total leaves them out)."]
           if missing else []),
+        *([f"- No estimate for notebooks {', '.join(unestimated)}: a piece's longer measurement was not slower than "
+           "its shorter one (the machine was busier then; see the pieces), so the total leaves them out."]
+          if unestimated else []),
         "", "## Every piece", "",
         *pipe_table(same[[c for c in COLUMNS if c not in ("code", "commit", "device")]].round(2)), "",
     ]

@@ -1,6 +1,7 @@
 """The timing benchmarks' arithmetic (scripts/ is not a package: loaded from its file)."""
 import importlib.util
 import math
+import sys
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from dagmm.timing import extrapolate
 def load(name, folder="scripts"):
     spec = importlib.util.spec_from_file_location(name, paths.ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -56,3 +58,40 @@ def test_floor_counts_every_row_of_an_epoch_once():
     assert floor.batches(100, 1024) == {100: 1}
     for n, b in ((193, 128), (198_371, 1024), (1_839, 1024)):
         assert sum(k * v for k, v in floor.batches(n, b).items()) == n
+
+
+@pytest.fixture(scope="module")
+def st():
+    return load("study_time", "benchmarks")
+
+
+def test_the_study_time_benchmark_covers_every_notebook_that_trains(st):
+    on_disk = {p.stem for p in paths.NOTEBOOKS.glob("*.ipynb")}
+    assert set(st.NOTEBOOKS.values()) == on_disk - {"07_summary"}  # 07 only reads the other notebooks' tables
+    assert set(st.ORDER) == set(st.NOTEBOOKS) == set(st.BUILDERS)
+
+
+def test_study_time_pieces_take_the_notebooks_own_defaults(st):
+    nb01b = st.pieces_01b()
+    groups, shallow = __import__("dagmm.baselines.suite", fromlist=["x"]).training_plan()
+    assert len(nb01b) == 4 * (len(groups) + 1)  # every training group and the shallow detectors, per data set
+    dagmm = next(p for p in nb01b if p.piece == "kddcup: DAGMM / E2E-AE")
+    assert (dagmm.full, dagmm.scale, dagmm.threads) == (200, 1.0, st.defaults("01b_baselines")["cpu_threads"])
+    images = st.pieces_images("02")
+    defaults = st.defaults("02_conv_dagmm")
+    assert [p.full for p in images] == [defaults["epochs_mvtec_bottle"], defaults["epochs_intel_forest"]]
+    assert all(p.scale == defaults["n_runs"] for p in images)  # one run measured, the notebook's runs one after another
+
+
+def test_the_study_time_page_sums_only_what_was_estimated(st, tmp_path):
+    row = dict(threads=1, unit="epochs", e=1, full=10, scale=1.0, rule="", code="abc/def", commit="0" * 40,
+               device="cpu: test", finished="")
+    table = pd.DataFrame([
+        dict(row, notebook="01", piece="a", wall_estimate=3600.0, cpu_estimate=3600.0),
+        dict(row, notebook="01", piece="b", wall_estimate=7200.0, cpu_estimate=7200.0),
+        dict(row, notebook="02", piece="c", wall_estimate=float("nan"), cpu_estimate=float("nan")),
+    ]).reindex(columns=st.COLUMNS)
+    text = st.write_page(table, tmp_path, "t", floor_path=tmp_path / "none.csv")
+    assert "**Total: 3.0 hours**" in text and "within the target" in text
+    assert "No estimate for notebooks 02" in text  # never counted as zero
+    assert "Not measured with this code: notebooks 01b" in text
