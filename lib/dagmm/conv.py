@@ -15,9 +15,8 @@ Runs: a DAGMM module trains R independent runs at once. Here the runs are
 folded into the channel axis, ``(R, B, C, H, W) -> (B, R*C, H, W)``, and every
 convolution is grouped with ``groups=R`` (batch norm is per channel, hence
 per run), so run r only ever sees its own weights and its own images. With
-R = 1 these are ordinary convolutions. On a CPU grouped convolutions are
-slower per image than R separate ones (measured ~22 vs ~15 ms per image
-and step at R = 5), so the image study trains runs one after another
+R = 1 these are ordinary convolutions. On a CPU grouped convolutions were
+slower per image than R separate ones (at R = 5), so the image study trains runs one after another
 (``max_parallel=1``) on a CPU and may batch them on a GPU.
 """
 from __future__ import annotations

@@ -14,8 +14,8 @@ tensors every step. Those of KDDCUP (1024 x 118 floats, 0.5 MB; 20 runs
 together: 9.7 MB) are above glibc's default ``mmap`` threshold, or fall back
 above it after the heap is trimmed, so every step maps fresh pages and
 touches them again: page faults, not arithmetic, then take most of the time
-of an elementwise op (measured here: 2.5 ms for one 120k-element multiply,
-against about 20 us once its memory is reused). PyTorch's CPU tuning guide
+of an elementwise op, many times what it costs once its memory is reused
+(docs/speed.md, "Memory"). PyTorch's CPU tuning guide
 answers this with jemalloc or tcmalloc via ``LD_PRELOAD``; glibc itself has
 the two settings that matter, ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``
 (``mallopt(3)``, also the environment variables ``MALLOC_MMAP_THRESHOLD_``
@@ -34,9 +34,9 @@ preloaded, when the user has set either environment variable or a
 The training table itself is the other half: a mini-batch gathers 1024
 random rows (20 runs: 20480) of KDDCUP's 233 MB table, one 4 KB page each,
 so nearly every row missed the TLB and, with the step's activations having
-pushed the page tables out of the cache, walked them from memory: 8.5 ms per
-20-run gather against 1 ms from :func:`huge_page_array` memory (2 MB pages,
-``madvise(MADV_HUGEPAGE)``), a quarter of the whole step. Training tables
+pushed the page tables out of the cache, walked them from memory: several
+times slower than from :func:`huge_page_array` memory (2 MB pages,
+``madvise(MADV_HUGEPAGE)``), and a large share of the whole step. Training tables
 go there only once :func:`tune_process` has switched huge pages on.
 """
 from __future__ import annotations

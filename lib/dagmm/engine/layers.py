@@ -55,9 +55,9 @@ def rational_tanh(x: torch.Tensor) -> torch.Tensor:
     ``scripts/fit_tanh.py`` measures; ``torch.tanh`` is within 1 ulp), odd,
     and within [-1, 1]; NaN stays NaN. Its gradient is tanh's,
     ``1 - y^2`` at the output ``y``, not the rational's own. On the CPU,
-    compiled into a step's elementwise kernels, it costs a quarter of
-    ``torch.tanh`` (whose vectorised SLEEF tanh runs at about 1.8e9 values/s
-    on this 2-core CPU: 2.2 ms of KDDCUP's 20-run step).
+    compiled into a step's elementwise kernels, it is several times cheaper
+    than ``torch.tanh``'s vectorised SLEEF tanh, which was a visible share of
+    a compiled KDDCUP step (``benchmarks/step_time.py``; docs/speed.md).
     """
     y = _rational_tanh_values(x.detach())
     if not x.requires_grad:
@@ -109,9 +109,8 @@ def prefer_feature_major(x: torch.Tensor) -> bool:
 
     Feature-major: activations stored (R, F, B), each layer ``W^T @ h`` with
     the batch as the long matrix dimension. On the CPU those products are
-    1.2-3x faster than ``h @ W`` for DAGMM's narrow layers at batch 1024
-    (KDDCUP's 20-run step: 17.2 -> 14.5 ms of matrix multiplies; Thyroid's
-    1.7 -> 0.7 ms), but the transposed copy of the input only pays when it is
+    faster than ``h @ W`` for DAGMM's narrow layers at batch 1024 (the GEMM
+    rows of ``benchmarks/step_time.py``), but the transposed copy of the input only pays when it is
     fused into the step's other work and the batch is long: so only inside a
     ``torch.compile``d CPU step (see :class:`dagmm.engine.training.Stepper`) of a
     fit whose batches have at least :data:`FEATURE_MAJOR_MIN_BATCH` rows

@@ -117,8 +117,8 @@ def epoch_permutations(generators: Sequence[torch.Generator], epochs: int, n: in
     """A random permutation of ``range(n)`` per epoch and run, each run from its own generator.
 
     Returns a long tensor (epochs, R, n). On the CPU each is ``torch.randperm``
-    (one call per epoch; 20x faster than sorting ``n`` uniform draws, 15 ms
-    for KDDCUP's 198k rows); on CUDA an argsort of uniform draws (one call
+    (one call per epoch; far cheaper there than sorting ``n`` uniform draws);
+    on CUDA an argsort of uniform draws (one call
     per run for all epochs). Either way a run's permutations depend only on
     its own generator, not on the other runs or on how epochs are grouped
     into calls.
@@ -134,10 +134,9 @@ def dropout_masks(generators: Sequence[torch.Generator], epochs: int, n: int, wi
     ``1 - p``, else 0, each run from its own generator.
 
     On the CPU a mask is a uniform draw compared with ``1 - p`` (``bernoulli_``
-    draws element by element there, 4x slower: 0.4 s per KDDCUP epoch of 20
-    runs), and runs with large epochs are drawn on parallel threads straight
-    into the result (:func:`_per_run`; 140 -> 90 ms per KDDCUP epoch, Thyroid's
-    35 epochs 35 -> 20 ms); on CUDA ``bernoulli_``.
+    draws element by element there, several times slower), and runs with large
+    epochs are drawn on parallel threads straight into the result
+    (:func:`_per_run`); on CUDA ``bernoulli_``.
     The same distribution either way, and the same numbers however many
     threads draw them.
     """
@@ -168,7 +167,7 @@ def table_to_device(X, device) -> torch.Tensor:
     from it, and with 4 KB pages each row cost a TLB miss. The copy is always
     row-major (C order), whatever the layout of ``X``: the loaders' tables
     come column-major (Fortran order) from pandas, and gathering rows from
-    one cost Thyroid's 20-run step 0.5 ms (40 ns per row) instead of 30 us.
+    one copies element by element, an order of magnitude slower.
     """
     device = torch.device(device)
     if device.type == "cpu":
@@ -184,8 +183,7 @@ def take_rows(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``X[rows]`` for an index array ``rows`` (R, B): shape (R, B, ...), the same values.
 
     ``index_select`` copies whole rows; advanced indexing copies element by
-    element, 5x slower on the CPU for KDDCUP's mini-batches (1 of a 20-run
-    step's 30 ms).
+    element, several times slower on the CPU for KDDCUP's mini-batches.
     """
     return X.index_select(0, rows.reshape(-1)).view(*rows.shape, *X.shape[1:])
 
@@ -254,7 +252,7 @@ def fit_minmax(module: DAGMMModule, X: torch.Tensor, idx: torch.Tensor) -> None:
     Constant features get scale 1 (they are only shifted).
     """
     lo, hi = [], []
-    for i in idx:  # index_select copies whole rows (5x faster than X[i]); one run's rows at a time
+    for i in idx:  # index_select copies whole rows (faster than X[i]); one run's rows at a time
         rows = X.index_select(0, i)
         lo.append(rows.amin(0))
         hi.append(rows.amax(0))
@@ -361,7 +359,7 @@ class Stepper:
         self.compiled = bool(compile) and not self.use_graph and not _COMPILE_FAILED
         if self.compiled:
             # dynamic: every batch size and run count; cpp_wrapper: the code between the kernels is
-            # C++ too (inductor's Python wrapper cost ~1 ms per KDDCUP step); without it if that fails
+            # C++ too (inductor's Python wrapper was a visible share of a KDDCUP step); without it if that fails
             self._cpp_wrapper = not _CPP_WRAPPER_FAILED
             self._compile()
         self._compiled_calls = 0
