@@ -131,6 +131,12 @@ def _is_dagmm(method: str) -> bool:
     return isinstance(suite.make_estimator(method, "thyroid"), DAGMMVariant)
 
 
+def _group_of(method: str) -> tuple[str, ...]:
+    """The training group ``method`` trains in (its first method's estimator trains it)."""
+    from dagmm.baselines import suite
+    return next(g for g in suite.training_plan()[0] if method in g)
+
+
 def _suite_overrides(methods, e: int) -> dict:
     from dagmm.baselines import suite
     out = {}
@@ -198,7 +204,8 @@ def pieces_01c() -> list[Piece]:
                          rule=f"one level of {len(levels)}" + ("" if k == p["n_runs"] else f", {k} of {p['n_runs']} runs"),
                          run=lambda e, m=m, k=k, trains=trains: suite.run_levels(
                              d, setup()["X"], setup()["y"], levels[:1], k, [m], device="cpu", max_parallel=20,
-                             n_jobs=p["n_jobs"], verbose=False, **({"overrides": _suite_overrides([m], e)} if trains else {}))))
+                             n_jobs=p["n_jobs"], verbose=False,
+                             **({"overrides": _suite_overrides(_group_of(m), e)} if trains else {}))))
     return out
 
 
