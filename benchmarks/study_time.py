@@ -148,7 +148,8 @@ def _suite_overrides(methods, e: int) -> dict:
     return out
 
 
-def pieces_01b() -> list[Piece]:
+def pieces_01b(few_runs: int = FEW_RUNS) -> list[Piece]:
+    """``few_runs``: the runs of DSEBM, DCN and Deep SVDD measured on the large sets (:data:`FEW_RUNS`)."""
     from dagmm.baselines import suite
     from dagmm.datasets import load_base
     p = defaults(NOTEBOOKS["01b"])
@@ -165,7 +166,7 @@ def pieces_01b() -> list[Piece]:
 
         for g in groups:
             full = int(suite.make_estimator(g[0], d).get_params()["epochs"])
-            k = FEW_RUNS if d in LARGE and not _is_dagmm(g[0]) else p["n_runs"]
+            k = min(few_runs, p["n_runs"]) if d in LARGE and not _is_dagmm(g[0]) else p["n_runs"]
             out.append(Piece("01b", f"{d}: {' / '.join(g)}", e=max(1, min(SHORT[d], full // 20)), full=full,
                              threads=p["cpu_threads"], scale=p["n_runs"] / k,
                              rule="" if k == p["n_runs"] else f"{k} of {p['n_runs']} runs, trained together",
@@ -302,13 +303,23 @@ def pieces_08() -> list[Piece]:
     return out
 
 
-BUILDERS = {"01": pieces_01, "01b": pieces_01b, "01c": pieces_01c,
+def runs_rule_checks() -> list[Piece]:
+    """The pieces of 01b measured on :data:`FEW_RUNS` runs, measured again on all of the notebook's
+    runs: whether scaling by the ratio of runs holds (the page sets the two estimates side by side)."""
+    few = {p.piece for p in pieces_01b() if p.scale > 1 and p.e is not None}
+    checks = [p for p in pieces_01b(few_runs=10**6) if p.piece in few]
+    for p in checks:
+        p.notebook, p.rule = "check", "all runs, to check the rule of the piece of the same name"
+    return checks
+
+
+BUILDERS = {"check": runs_rule_checks, "01": pieces_01, "01b": pieces_01b, "01c": pieces_01c,
             "01d": lambda: pieces_checkpoints("01d", 5), "01e": lambda: pieces_checkpoints("01e", 100),
             "02": lambda: pieces_images("02"), "03": lambda: pieces_images("03"),
             "04": lambda: pieces_variants("04"), "05": lambda: pieces_variants("05"),
             "06": lambda: pieces_variants("06"), "06b": lambda: pieces_variants("06b"), "08": pieces_08}
 # measured in this order: the notebooks that cost most first, so a run cut short has measured those
-ORDER = ("01b", "01", "01c", "06", "08", "01d", "01e", "04", "06b", "05", "02", "03")
+ORDER = ("01b", "01", "01c", "06", "08", "01d", "01e", "04", "06b", "05", "02", "03", "check")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -348,10 +359,24 @@ COLUMNS = ["notebook", "piece", "threads", "unit", "e", "full", "scale", "rule",
            "wall_estimate", "cpu_first", "cpu_e", "cpu_3e", "cpu_estimate", "code", "commit", "device", "finished"]
 
 
+def _check_lines(checks: pd.DataFrame, pieces: pd.DataFrame) -> list[str]:
+    """The runs rule's checks: the estimate from all runs against the one scaled from a few."""
+    out = []
+    for _, c in checks.iterrows():
+        scaled = pieces[(pieces.notebook == "01b") & (pieces.piece == c.piece)]
+        if len(scaled):
+            ratio = c.wall_estimate / scaled.wall_estimate.iloc[0]
+            out.append(f"- Check of the runs rule, {c.piece}: {c.wall_estimate / 60:.1f} min from all runs against "
+                       f"{scaled.wall_estimate.iloc[0] / 60:.1f} min scaled from {FEW_RUNS} (ratio {ratio:.2f}).")
+    return out
+
+
 def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | None = None) -> str:
     """The Markdown page: per-notebook totals against the target and the floor, then every piece."""
     code = table.code.iloc[0]
     same = table[table.code == code]
+    checks = same[same.notebook == "check"]
+    same = same[same.notebook != "check"]
     per_nb = same.groupby("notebook", sort=False).agg(pieces=("piece", "size"),
                                                      wall_hours=("wall_estimate", lambda s: s.sum(min_count=len(s)) / 3600),
                                                      cpu_hours=("cpu_estimate", lambda s: s.sum(min_count=len(s)) / 3600))
@@ -388,6 +413,7 @@ def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | Non
         *([f"- No estimate for notebooks {', '.join(unestimated)}: a piece's longer measurement was not slower than "
            "its shorter one (the machine was busier then; see the pieces), so the total leaves them out."]
           if unestimated else []),
+        *_check_lines(checks, same),
         "", "## Every piece", "",
         *pipe_table(same[[c for c in COLUMNS if c not in ("code", "commit", "device")]].round(2)), "",
     ]
