@@ -17,6 +17,8 @@ page this writes:
   of notebook 01c are measured at one level and scaled by the number of levels (each level trains
   the same number of runs on a training set of the same size, to within 5 %).
 * Pieces with nothing to shorten are measured once, as they are.
+* Where ``t(3e)`` is not above ``t(e)`` (set-up, e.g. notebook 06's PU classifier, swamps a few
+  epochs of a small data set), the piece is measured again with ``10 e``.
 
 Each notebook's estimate is the sum of its pieces. The page sets the total beside the 8-hour
 target for the whole study on a 2-core CPU and beside the lower bound of
@@ -334,7 +336,16 @@ def timed(fn, arg) -> tuple[float, float]:
 
 
 def measure(piece: Piece) -> dict:
-    """The piece's times and its full-profile estimate (see the module docstring for the rule)."""
+    """The piece's times and its full-profile estimate (see the module docstring for the rule); a piece
+    whose longer run was not slower (set-up swamped the epochs) is measured again with ten times ``e``."""
+    row = _measure(piece)
+    if piece.e is not None and not math.isfinite(row["wall_estimate"]) and 30 * piece.e <= piece.full:
+        piece.e *= 10
+        row = _measure(piece)
+    return row
+
+
+def _measure(piece: Piece) -> dict:
     torch.set_num_threads(piece.threads or DEFAULT_THREADS)
     row = dict(notebook=piece.notebook, piece=piece.piece, threads=torch.get_num_threads(), unit=piece.unit if piece.e else "",
                e=piece.e, full=piece.full, scale=piece.scale, rule=piece.rule)
@@ -369,6 +380,44 @@ def _check_lines(checks: pd.DataFrame, pieces: pd.DataFrame) -> list[str]:
             out.append(f"- Check of the runs rule, {c.piece}: {c.wall_estimate / 60:.1f} min from all runs against "
                        f"{scaled.wall_estimate.iloc[0] / 60:.1f} min scaled from {FEW_RUNS} (ratio {ratio:.2f}).")
     return out
+
+
+def before_after(pieces: pd.DataFrame, folder: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Notebook 01b's trainings as ``scripts/time_baselines.py`` estimated them before issue 27's changes
+    (``baselines_time_cpu*.csv``, with the commits that wrote them) beside this measurement: CPU minutes,
+    for the (data set, training) pairs both measured."""
+    folder = paths.BENCHMARKS if folder is None else folder
+    frames, commits = [], []
+    for f in sorted(folder.glob("baselines_time_cpu*.csv")):
+        old = pd.read_csv(f)
+        frames.append(old.assign(piece=old.dataset + ": " + old.methods))
+        commit = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--", str(f)], cwd=paths.ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        commits.append(f"`{f.name}` ({commit or 'not committed'})")
+    if not frames:
+        return pd.DataFrame(), []
+    old = pd.concat(frames, ignore_index=True)[["piece", "cpu_full_estimate"]].dropna()
+    now = pieces[pieces.notebook == "01b"][["piece", "cpu_estimate"]].dropna()
+    both = old.merge(now, on="piece")
+    both = pd.DataFrame(dict(training=both.piece, cpu_minutes_before=both.cpu_full_estimate / 60,
+                             cpu_minutes_now=both.cpu_estimate / 60))
+    both["ratio"] = both.cpu_minutes_before / both.cpu_minutes_now
+    if not len(both):
+        return both, []
+    lines = [f"- Over these {len(both)} trainings: {both.cpu_minutes_before.sum() / 60:.1f} CPU hours before, "
+             f"{both.cpu_minutes_now.sum() / 60:.1f} now. Before: {', '.join(commits)}, one torch thread, on a machine "
+             "shared with other jobs (CPU time is what counts there: the process's own); now: this page's commit."]
+    return both, lines
+
+
+def _before_after_section(pieces: pd.DataFrame) -> list[str]:
+    both, lines = before_after(pieces)
+    if not len(both):
+        return []
+    return ["", "## Notebook 01b before and after", "",
+            "The trainings that `scripts/time_baselines.py` estimated before issue 27's changes (the same rule: "
+            "`E` and `3E` epochs, extrapolated), beside this page's estimates, in CPU minutes:", "",
+            *pipe_table(both.round(2)), "", *lines]
 
 
 def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | None = None) -> str:
@@ -414,6 +463,7 @@ def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | Non
            "its shorter one (the machine was busier then; see the pieces), so the total leaves them out."]
           if unestimated else []),
         *_check_lines(checks, same),
+        *_before_after_section(same),
         "", "## Every piece", "",
         *pipe_table(same[[c for c in COLUMNS if c not in ("code", "commit", "device")]].round(2)), "",
     ]
