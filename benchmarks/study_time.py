@@ -54,6 +54,8 @@ from dagmm.engine.training import describe_device
 from dagmm.reporting import pipe_table
 from dagmm.timing import extrapolate
 
+# scripts/time_baselines.py run with the code from before issue 27's changes, on this machine, if it was
+BEFORE = "study_time_cpu_01b_before.csv"
 TARGET_HOURS = 8.0  # issue 27: the whole study's full profile on the 2-core CPU
 SHORT = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}  # e of the paper's data sets
 FEW_RUNS = 4  # runs of DSEBM, DCN and Deep SVDD measured on KDDCUP and KDDCUP-Rev (scaled to the notebook's)
@@ -388,12 +390,16 @@ def before_after(pieces: pd.DataFrame, folder: Path | None = None) -> tuple[pd.D
     for the (data set, training) pairs both measured."""
     folder = paths.BENCHMARKS if folder is None else folder
     frames, commits = [], []
-    for f in sorted(folder.glob("baselines_time_cpu*.csv")):
+    files = [folder / BEFORE] if (folder / BEFORE).exists() else sorted(folder.glob("baselines_time_cpu*.csv"))
+    for f in files:
         old = pd.read_csv(f)
         frames.append(old.assign(piece=old.dataset + ": " + old.methods))
-        commit = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--", str(f)], cwd=paths.ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        commits.append(f"`{f.name}` ({commit or 'not committed'})")
+        if "commit" in old:  # measured here with the code of that commit
+            commit = f"measured with the code of {', '.join(old.commit.astype(str).str[:7].unique())}"
+        else:  # measured with the code of the commit that wrote it
+            commit = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--", str(f)],
+                                    cwd=paths.ROOT, capture_output=True, text=True).stdout.strip() or "not committed"
+        commits.append(f"`{f.name}` ({commit}; {', '.join(old.device.astype(str).unique())})")
     if not frames:
         return pd.DataFrame(), []
     old = pd.concat(frames, ignore_index=True)[["piece", "cpu_full_estimate"]].dropna()
@@ -405,8 +411,8 @@ def before_after(pieces: pd.DataFrame, folder: Path | None = None) -> tuple[pd.D
     if not len(both):
         return both, []
     lines = [f"- Over these {len(both)} trainings: {both.cpu_minutes_before.sum() / 60:.1f} CPU hours before, "
-             f"{both.cpu_minutes_now.sum() / 60:.1f} now. Before: {', '.join(commits)}, one torch thread, on a machine "
-             "shared with other jobs (CPU time is what counts there: the process's own); now: this page's commit."]
+             f"{both.cpu_minutes_now.sum() / 60:.1f} now. Before: {', '.join(commits)}, one torch thread (CPU time: "
+             "the process's own, what counts on a machine shared with other jobs); now: this page's commit."]
     return both, lines
 
 
