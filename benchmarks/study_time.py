@@ -18,7 +18,7 @@ page this writes:
   the same number of runs on a training set of the same size, to within 5 %).
 * Pieces with nothing to shorten are measured once, as they are.
 * Where ``t(3e)`` is not above ``t(e)`` (set-up, e.g. notebook 06's PU classifier, swamps a few
-  epochs of a small data set), the piece is measured again with ``10 e``.
+  epochs of a small data set), the piece is measured again with ``10 e`` (at most a third of ``E``).
 
 Each notebook's estimate is the sum of its pieces. The page sets the total beside the 8-hour
 target for the whole study on a 2-core CPU and beside the lower bound of
@@ -339,10 +339,12 @@ def timed(fn, arg) -> tuple[float, float]:
 
 def measure(piece: Piece) -> dict:
     """The piece's times and its full-profile estimate (see the module docstring for the rule); a piece
-    whose longer run was not slower (set-up swamped the epochs) is measured again with ten times ``e``."""
+    whose longer run was not slower (set-up swamped the epochs) is measured again with ten times ``e``
+    (at most a third of the full length)."""
     row = _measure(piece)
-    if piece.e is not None and not math.isfinite(row["wall_estimate"]) and 30 * piece.e <= piece.full:
-        piece.e *= 10
+    longer = None if piece.e is None else min(10 * piece.e, piece.full // 3)
+    if longer and longer > piece.e and not math.isfinite(row["wall_estimate"]):
+        piece.e = longer
         row = _measure(piece)
     return row
 
