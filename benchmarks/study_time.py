@@ -437,7 +437,7 @@ def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | Non
     per_nb = same.groupby("notebook", sort=False).agg(pieces=("piece", "size"),
                                                      wall_hours=("wall_estimate", lambda s: s.sum(min_count=len(s)) / 3600),
                                                      cpu_hours=("cpu_estimate", lambda s: s.sum(min_count=len(s)) / 3600))
-    missing = [nb for nb in ORDER if nb not in per_nb.index]
+    missing = [nb for nb in ORDER if nb not in per_nb.index and nb in NOTEBOOKS]
     unestimated = list(per_nb.index[per_nb.wall_hours.isna()])
     per_nb = per_nb.reindex([nb for nb in NOTEBOOKS if nb in per_nb.index])
     total = per_nb.wall_hours.sum(min_count=1)
