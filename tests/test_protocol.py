@@ -48,12 +48,17 @@ def test_aggregate_counts_failed_runs_in_the_mean():
     assert t.n_failed.iloc[0] == 1 and t.f1_mean.iloc[0] == 0.5 and t.n_runs.iloc[0] == 2
 
 
-def test_dagmm_and_estimator_runs_on_a_synthetic_dataset():
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(size=(400, 5)), rng.normal(size=(40, 5)) * 4 + 3]).astype(np.float32)
-    y = np.r_[np.zeros(400), np.ones(40)].astype(int)
+def _separated(seed: int, n: int, d: int, epochs: int):
+    """Normal rows around 0 and n/10 anomalies far from them; two runs' splits; a small DAGMM."""
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(n, d)), rng.normal(size=(n // 10, d)) * 4 + 3]).astype(np.float32)
+    y = np.r_[np.zeros(n), np.ones(n // 10)].astype(int)
     splits = [make_split("thyroid", y, s) for s in range(2)]
-    est = DAGMM(hidden=(8, 4), n_components=2, epochs=20, batch_size=64, lr=1e-3, device="cpu")
+    return X, y, splits, DAGMM(hidden=(8, 4), n_components=2, epochs=epochs, batch_size=64, lr=1e-3, device="cpu")
+
+
+def test_dagmm_and_estimator_runs_on_a_synthetic_dataset():
+    X, y, splits, est = _separated(0, 400, 5, epochs=20)
     df, art = run_dagmm("synthetic", X, y, splits, est, rho=0.09, method="DAGMM")
     assert len(df) == 2 and not df.failed.any()
     assert df.auroc.mean() > 0.8  # well-separated anomalies
@@ -151,11 +156,7 @@ def test_run_estimator_is_the_driver_one_run_at_a_time():
 def test_a_callable_head_reads_the_trained_runs_and_the_readouts_before_it():
     from dagmm.protocol import Trained, dagmm_fit_scores, run_protocol
 
-    rng = np.random.default_rng(1)
-    X = np.vstack([rng.normal(size=(300, 4)), rng.normal(size=(30, 4)) * 4 + 3]).astype(np.float32)
-    y = np.r_[np.zeros(300), np.ones(30)].astype(int)
-    splits = [make_split("thyroid", y, s) for s in range(2)]
-    est = DAGMM(hidden=(8, 4), n_components=2, epochs=5, batch_size=64, lr=1e-3, device="cpu")
+    X, y, splits, est = _separated(1, 300, 4, epochs=5)
     seen = {}
 
     def flag_all(t: Trained) -> dict:  # a whole readout: scores, its own decisions and columns
