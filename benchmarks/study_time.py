@@ -141,17 +141,6 @@ def _group_of(method: str) -> tuple[str, ...]:
     return next(g for g in suite.training_plan()[0] if method in g)
 
 
-def _suite_overrides(methods, e: int) -> dict:
-    from dagmm.baselines import suite
-    out = {}
-    for m in methods:
-        params = suite.make_estimator(m, "thyroid").get_params()
-        out[m] = {k: e for k in ("epochs", "pretrain_epochs") if k in params and (k == "epochs" or params[k])}
-    if "PAE" in methods:  # the shared pre-training is DAGMM-p's estimator's
-        out["DAGMM-p"] = {"epochs": e, "pretrain_epochs": e}
-    return out
-
-
 def pieces_01b(few_runs: int = FEW_RUNS) -> list[Piece]:
     """``few_runs``: the runs of DSEBM, DCN and Deep SVDD measured on the large sets (:data:`FEW_RUNS`)."""
     from dagmm.baselines import suite
@@ -177,7 +166,7 @@ def pieces_01b(few_runs: int = FEW_RUNS) -> list[Piece]:
                              run=lambda e, d=d, g=g, k=k, setup=setup: suite.run_methods(
                                  d, setup()["X"], setup()["y"], setup()["splits"][:k], g, device="cpu",
                                  max_parallel=p["max_parallel"], n_jobs=p["n_jobs"], verbose=False,
-                                 overrides=_suite_overrides(g, e))))
+                                 overrides=suite.shortened(g, e))))
         k = 2
         out.append(Piece("01b", f"{d}: {', '.join(shallow)}", threads=p["cpu_threads"], scale=p["n_runs"] / k,
                          rule=f"{k} of {p['n_runs']} runs, one after another",
@@ -210,7 +199,7 @@ def pieces_01c() -> list[Piece]:
                          run=lambda e, m=m, k=k, trains=trains: suite.run_levels(
                              d, setup()["X"], setup()["y"], levels[:1], k, [m], device="cpu", max_parallel=20,
                              n_jobs=p["n_jobs"], verbose=False,
-                             **({"overrides": _suite_overrides(_group_of(m), e)} if trains else {}))))
+                             **({"overrides": suite.shortened(_group_of(m), e)} if trains else {}))))
     return out
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_time import SHORT, _suite_overrides  # noqa: E402
+from study_time import SHORT  # noqa: E402
 
 from dagmm import paths  # noqa: E402
 from dagmm.baselines import suite  # noqa: E402
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         overrides = {}
         for g in groups:
             full = int(suite.make_estimator(g[0], d).get_params()["epochs"])
-            overrides.update(_suite_overrides(g, max(1, min(SHORT[d], full // 20))))
+            overrides.update(suite.shortened(g, max(1, min(SHORT[d], full // 20))))
         got = {}
         for w in (1, args.workers):
             t = time.perf_counter()

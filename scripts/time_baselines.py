@@ -32,23 +32,12 @@ from dagmm.timing import extrapolable, extrapolate
 from dagmm.engine.training import describe_device
 
 MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
-EPOCH_PARAMS = ("epochs", "pretrain_epochs")
 
 
 def full_epochs(method: str, dataset: str) -> int:
     """The number of epochs of the full profile that the training of ``method`` scales with."""
     est = suite.make_estimator(method, dataset)
     return int(est.get_params()["epochs"])
-
-
-def overrides_for(methods, epochs: int) -> dict:
-    out = {}
-    for m in methods:
-        params = suite.make_estimator(m, "thyroid").get_params()
-        out[m] = {k: epochs for k in EPOCH_PARAMS if k in params and (k == "epochs" or params[k])}
-    if "PAE" in methods:  # the shared pre-training is set by DAGMM-p's entry
-        out["DAGMM-p"] = {"epochs": epochs, "pretrain_epochs": epochs}
-    return out
 
 
 def recompute(table: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +57,7 @@ def time_group(name, X, y, splits, methods, epochs, device) -> tuple[float, floa
     """(wall seconds, CPU seconds of this process) of all runs of ``methods`` with ``epochs`` epochs."""
     t0, c0 = time.perf_counter(), time.process_time()
     suite.run_methods(name, X, y, splits, methods, profile="full", device=device, verbose=False,
-                      overrides=overrides_for(methods, epochs))
+                      overrides=suite.shortened(methods, epochs))
     return time.perf_counter() - t0, time.process_time() - c0
 
 

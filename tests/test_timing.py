@@ -104,7 +104,7 @@ def test_a_method_is_shortened_through_the_training_group_it_trains_in(st):
     from dagmm.baselines import suite
 
     # DSEBM-e reads out DSEBM-r's training: shortening DSEBM-e alone would leave the training at full length
-    overrides = st._suite_overrides(st._group_of("DSEBM-e"), 3)
+    overrides = suite.shortened(st._group_of("DSEBM-e"), 3)
     group = next(g for g in suite.training_plan()[0] if "DSEBM-e" in g)
     assert overrides[group[0]]["epochs"] == 3
-    assert st._suite_overrides(st._group_of("PAE-GMM"), 2)["DAGMM-p"] == {"epochs": 2, "pretrain_epochs": 2}
+    assert suite.shortened(st._group_of("PAE-GMM"), 2)["DAGMM-p"] == {"epochs": 2, "pretrain_epochs": 2}
