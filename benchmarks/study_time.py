@@ -22,7 +22,8 @@ page this writes:
 
 Each notebook's estimate is the sum of its pieces. The page sets the total beside the 8-hour
 target for the whole study on a 2-core CPU and beside the lower bound of
-``reports/benchmarks/study_floor_cpu.csv`` (the matrix multiplies of notebooks 01 and 01b).
+``reports/benchmarks/study_floor_cpu.csv`` (the matrix multiplies of every training of DAGMM's
+networks).
 Every row records the commit of ``lib/`` and ``notebooks/`` it was measured with
 (``code``: their git tree hashes); rows measured with other code are not summed with these.
 
@@ -438,7 +439,7 @@ def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | Non
         floor_lines = [f"- The floor (`study_floor_cpu.md`: the matrix multiplies of the trainings that use DAGMM's "
                        f"networks, at this CPU's best rate / as GEMMs at their shapes) is "
                        f"{fl.peak_minutes.sum() / 60:.1f} / {fl.gemm_minutes.sum() / 60:.1f} hours for notebooks "
-                       f"{' and '.join(fl.index)} alone."]
+                       f"{', '.join(fl.index)}."]
     verdict = "within" if total <= TARGET_HOURS else f"{total / TARGET_HOURS:.1f} times"
     lines = [
         "# The whole study's full profile on this CPU, notebook by notebook (measured short, extrapolated)", "",
