@@ -1,15 +1,25 @@
-"""Notebooks 01b and 01c on a CPU: their training groups one after another, or two side by side.
+"""Notebooks 01b and 01c on a CPU: their training groups in one process, or side by side in workers.
 
-Both notebooks train with one torch thread (fastest for these small networks) and, by default, one
-training group at a time, so on a 2-core CPU one core waits. ``suite.run_methods(workers=2)`` trains
-two groups side by side in worker processes, each with the same one thread, so every run's result is
-bitwise what it is with one worker (tested in ``tests/test_baselines.py``). This benchmark times every
-torch training group of a data set, shortened to ``e`` epochs (as ``study_time.py`` measures them),
-with ``--workers 1`` and with more, in one process, and checks that the per-run rows agree.
+Both notebooks train with one torch thread (fastest for these small networks) and, with
+``workers > 1``, hand each training group's runs, ``max_parallel`` at a time, to worker processes
+(``suite.run_methods``), each with that one thread, so every run's result is bitwise what it is
+with one worker (tested in ``tests/test_baselines.py``). This benchmark makes a notebook's call
+(``run_methods`` on one data set for 01b, ``run_levels`` for 01c's DAGMM, most of its time, at two
+contamination levels, so that its group has two chunks of runs) with
+every torch training group shortened, to ``e`` epochs (per group, as ``study_time.py`` measures
+it) and then to ``3 e``, with one worker and with ``--workers``, and checks that the per-run rows
+agree. The shallow detectors are left out: they run in the notebook's own process either way.
+
+The full profile is made of what grows with the epochs, so the figure to read is the *marginal
+speedup* ``(t1(3e) - t1(e)) / (tN(3e) - tN(e))``: the time one worker adds for ``2 e`` more
+epochs over what ``N`` workers add. The rest (starting the workers, loading the data into each,
+scoring) is paid once per call. ``study_time.py`` divides its one-process estimates of these
+notebooks' torch trainings by this speedup.
 
 Writes ``reports/benchmarks/workers_time_cpu.csv`` and ``.md``.
 
-Usage: ``python benchmarks/workers_time.py [--datasets thyroid,kddcup_rev] [--workers 2]``.
+Usage: ``python benchmarks/workers_time.py [--datasets thyroid,arrhythmia,kddcup_rev] [--workers 2]``
+(about 20 minutes on a 2-core CPU; run it alone on the machine).
 """
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_time import SHORT  # noqa: E402
+from study_time import NOTEBOOKS, SHORT, defaults, names  # noqa: E402
 
 from dagmm import paths  # noqa: E402
 from dagmm.baselines import suite  # noqa: E402
@@ -31,51 +41,90 @@ from dagmm.engine import allocator  # noqa: E402
 from dagmm.engine.training import describe_device  # noqa: E402
 from dagmm.reporting import git_commit, pipe_table  # noqa: E402
 
+METRICS = ["method", "run", "seed", "precision", "recall", "f1", "auroc", "auprc", "failed"]
+LEVELS_01C = 2  # of notebook 01c's levels: enough that a group has two chunks of max_parallel runs
+
+
+def shortened(dataset: str, groups, k: int) -> dict:
+    """Overrides that train every group ``k`` times the epochs ``study_time.py`` measures it with."""
+    out = {}
+    for g in groups:
+        full = int(suite.make_estimator(g[0], dataset).get_params()["epochs"])
+        out.update(suite.shortened(g, k * max(1, min(SHORT[dataset], full // 20))))
+    return out
+
+
+def cases(datasets: list[str]) -> list[tuple]:
+    """(notebook, dataset, call(workers, k) -> per-run rows) for each measured call."""
+    groups, _ = suite.training_plan()
+    out = []
+    p = defaults(NOTEBOOKS["01b"])
+    for d in datasets:
+        X, y = load_base(d)
+        splits = suite.profile_splits(d, y, p["n_runs"], "full")
+        methods = [m for g in groups for m in g]
+        out.append(("01b", d, lambda w, k, d=d, X=X, y=y, splits=splits, methods=methods: suite.run_methods(
+            d, X, y, splits, methods, device="cpu", max_parallel=p["max_parallel"], verbose=False,
+            overrides=shortened(d, groups, k), workers=w)))
+    p = defaults(NOTEBOOKS["01c"])
+    d = p["dataset"]
+    X, y = load_base(d)
+    levels = [float(c) for c in names(p["levels"])][:LEVELS_01C]
+    mine = [g for g in groups if "DAGMM" in g]  # most of 01c's time (study_time_cpu.md)
+    out.append(("01c", d, lambda w, k: suite.run_levels(
+        d, X, y, levels, p["n_runs"], ["DAGMM"], device="cpu", max_parallel=p["max_parallel"] or 20,
+        verbose=False, overrides=shortened(d, mine, k), workers=w)))
+    return out
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default="thyroid,arrhythmia,kddcup_rev")
+    ap.add_argument("--datasets", default="thyroid,arrhythmia,kddcup_rev", help="notebook 01b's data sets to measure")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
     allocator.tune_process()
-    torch.set_num_threads(1)  # the notebooks' cpu_threads
-    groups, _ = suite.training_plan()
-    methods = [m for g in groups for m in g]
+    torch.set_num_threads(defaults(NOTEBOOKS["01b"])["cpu_threads"])  # 1, as in both notebooks
     rows = []
-    for d in [s.strip() for s in args.datasets.split(",") if s.strip()]:
-        X, y = load_base(d)
-        splits = suite.profile_splits(d, y, args.runs, "full")
-        overrides = {}
-        for g in groups:
-            full = int(suite.make_estimator(g[0], d).get_params()["epochs"])
-            overrides.update(suite.shortened(g, max(1, min(SHORT[d], full // 20))))
+    for nb, d, call in cases(names(args.datasets)):
         got = {}
-        for w in (1, args.workers):
-            t = time.perf_counter()
-            got[w] = suite.run_methods(d, X, y, splits, methods, device="cpu", max_parallel=20, verbose=False,
-                                       overrides=overrides, workers=w)
-            rows.append(dict(dataset=d, workers=w, groups=len(groups), runs=args.runs, wall_s=time.perf_counter() - t))
-            print(rows[-1], flush=True)
-        metrics = ["precision", "recall", "f1", "auroc", "auprc", "failed"]
-        same = got[1][["method", "run"] + metrics].equals(got[args.workers][["method", "run"] + metrics])
-        for r in rows[-2:]:
-            r["rows_identical"] = same
-        rows[-1]["speedup"] = rows[-2]["wall_s"] / rows[-1]["wall_s"]
+        for k in (1, 3):
+            for w in (1, args.workers):
+                t = time.perf_counter()
+                got[w, k] = call(w, k)[METRICS]
+                rows.append(dict(notebook=nb, dataset=d, epochs="e" if k == 1 else f"{k}e", workers=w, wall_s=time.perf_counter() - t,
+                                 rows_identical=got[w, k].equals(got[1, k])))
+                print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     out = Path(args.out)
-    table.assign(device=describe_device(torch.device("cpu")), commit=git_commit()).to_csv(out / "workers_time_cpu.csv",
-                                                                                          index=False)
-    md = ["# Notebook 01b's training groups with one worker or several (CPU, one torch thread each)", "",
-          f"Device: {describe_device(torch.device('cpu'))}; commit {git_commit()[:10]}; torch {torch.__version__}; "
-          "written by `benchmarks/workers_time.py`. Every torch training group of a data set, each shortened to the "
-          "epochs `study_time.py` measures it with, run by `suite.run_methods` one group at a time (`workers=1`) "
-          f"and {args.workers} side by side; `rows_identical`: every run's metrics agree exactly.", "",
-          *pipe_table(table.round(2)), ""]
+    device, commit = describe_device(torch.device("cpu")), git_commit()
+    table.assign(device=device, commit=commit).to_csv(out / "workers_time_cpu.csv", index=False)
+    summary = marginal(table, args.workers)
+    md = ["# Notebooks 01b and 01c: training groups in one process or side by side in workers (CPU)", "",
+          f"Device: {device}; commit {commit[:10]}; torch {torch.__version__}; one torch thread per process; written "
+          "by `benchmarks/workers_time.py`. Each notebook's call (01b: `suite.run_methods` on one data set, every "
+          f"torch training group, 20 runs; 01c: `suite.run_levels` at {LEVELS_01C} of its levels, DAGMM, two chunks of "
+          "20 runs) "
+          "with every group shortened to `e` epochs and to `3e`, with one worker and with "
+          f"{args.workers}. `rows_identical`: every run's metrics are exactly those of one worker. "
+          "`marginal_speedup`: what one worker's time grows by from `e` to `3e`, over what the workers' grows by: "
+          "the speedup of the part that scales with the epochs, i.e. of the full profile's trainings.", "",
+          *pipe_table(table.round(2)), "", *pipe_table(summary.round(2)), ""]
     (out / "workers_time_cpu.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0
+
+
+def marginal(table: pd.DataFrame, workers: int) -> pd.DataFrame:
+    """Per (notebook, dataset): the set-up-free speedup of ``workers`` over one, from the ``e`` and ``3e`` rows."""
+    out = []
+    for (nb, d), g in table.groupby(["notebook", "dataset"], sort=False):
+        t = g.set_index(["workers", "epochs"]).wall_s
+        grow1, grow_n = t[1, "3e"] - t[1, "e"], t[workers, "3e"] - t[workers, "e"]
+        out.append(dict(notebook=nb, dataset=d, workers=workers, added_s_one=grow1, added_s_workers=grow_n,
+                        marginal_speedup=grow1 / grow_n if grow_n > 0 else float("nan"),
+                        rows_identical=bool(g.rows_identical.all())))
+    return pd.DataFrame(out)
 
 
 if __name__ == "__main__":

@@ -391,6 +391,19 @@ def test_n_jobs_minus_one_means_the_threads_this_process_may_use(monkeypatch):
         resolve_n_jobs(0)
 
 
+def test_workers_zero_means_one_per_core_on_a_cpu_and_one_on_a_gpu(monkeypatch):
+    from dagmm.baselines.suite import resolve_workers
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the cores this process may use (the runner's --jobs share)
+    assert resolve_workers(3, "cpu") == 3  # a number is kept
+    assert resolve_workers(0, "cpu", threads=1) == 4 and resolve_workers(0, "cpu", threads=2) == 2
+    assert resolve_workers(0, "cpu", threads=8) == 1
+    monkeypatch.setattr("dagmm.engine.training.resolve_device", lambda device: torch.device("cuda"))
+    assert resolve_workers(0, "cuda", threads=1) == 1
+    with pytest.raises(ValueError, match="workers=-1"):
+        resolve_workers(-1, "cpu")
+
+
 def test_dcn_code_diagnosis_reads_the_same_networks_three_ways():
     from dagmm.baselines.dcn import code_diagnosis
 
@@ -442,6 +455,17 @@ def test_training_groups_in_worker_processes_give_each_run_its_own_result():
     cols = ["method", "run", "seed", "precision", "recall", "f1", "auroc", "auprc", "failed"]
     pd.testing.assert_frame_equal(three[cols], one[cols])
     assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DCN"], ["DSEBM-e"], ["ECOD"]]
+    # one run at a time: each group's two chunks go to the workers separately, and come back as one group
+    torch.set_num_threads(1)
+    try:
+        seen = []
+        chunked = run_methods("thyroid", X, y, splits, methods, workers=2, max_parallel=1, on_result=seen.append, **kw)
+        alone = run_methods("thyroid", X, y, splits, methods, max_parallel=1, **kw)
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(chunked[cols], alone[cols])
+    assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DCN"], ["DSEBM-e"], ["ECOD"]]
+    assert all(sorted(d.run) == sorted(list(range(len(splits))) * d.method.nunique()) for d in seen)
     assert one.auroc.min() > 0.5  # the two-cluster problem is learnt: the comparison is not between failures
     with pytest.raises(ValueError, match="workers"):
         run_methods("thyroid", X, y, splits, methods, workers=0, **kw)

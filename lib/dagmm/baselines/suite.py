@@ -47,7 +47,7 @@ __all__ = [
     "REGISTRY", "Setting", "SHARED_TRAINING", "GROUPS", "SHALLOW", "training_plan", "shortened",
     "PAPER_METHODS", "MODERN_METHODS", "ALL_METHODS", "OWN_EPOCHS", "PROFILES", "make_estimator",
     "run_methods", "run_levels", "contaminated_split", "contaminated_splits", "CONTAMINATION_METHODS", "profile_splits", "profile_runs", "profile_seeds",
-    "select_runs",
+    "select_runs", "resolve_workers",
     "shrink_split", "settings_table", "training_half_anomalies", "aggregate_levels",
 ]
 
@@ -319,12 +319,15 @@ def run_methods(
     workers : int, default 1
         Training groups run side by side in up to this many worker processes
         (from a fork server; each with this process's number of torch threads), while the
-        shallow methods run here. A GPU is mostly idle under one of these small
-        networks, so on a GPU several groups train in about the time of one; on
-        a CPU they only share its cores. Each run's result is what it gives with
+        shallow methods run here. The unit of work is one chunk of a group's runs,
+        ``max_parallel`` of them (the chunks that one process trains one after another),
+        so a group with many runs is shared out too. A GPU is mostly idle under one
+        of these small networks, so on a GPU several groups train in about the time
+        of one; on a CPU, workers with one torch thread each put every core to work
+        (``benchmarks/workers_time.py``). Each run's result is what it gives with
         ``workers=1`` (exactly, on the CPU at the same torch and BLAS thread
-        counts; tested). Groups that finish are handed to ``on_result`` between
-        shallow methods and after them; if this process fails or is
+        counts; tested). Groups whose chunks are all done are handed to ``on_result``
+        between shallow methods and after them; if this process fails or is
         interrupted, those done are handed over and the workers are stopped.
 
     Returns
@@ -359,11 +362,16 @@ def run_methods(
             between()
 
     groups = [g for g in all_groups if any(m in methods for m in g)]
-    task = dict(dataset=dataset, X=X, y=y, splits=list(splits), methods=list(methods), profile=profile, device=device,
+    splits = list(splits)
+    task = dict(dataset=dataset, X=X, y=y, methods=list(methods), profile=profile, device=device,
                 max_parallel=max_parallel, overrides=overrides, rho=rho)
-    if int(workers) == 1 or len(groups) < 2:
+    # with workers, a unit of work is one chunk of a group's runs (max_parallel of them, the chunks the
+    # protocol trains one after another anyway), so that one long group is shared out too
+    chunk = max_parallel or len(splits)
+    starts = list(range(0, len(splits), chunk)) if splits else []
+    if int(workers) == 1 or len(groups) * len(starts) < 2:
         for group in groups:
-            done(_run_group(group=group, **task))
+            done(_run_group(group=group, splits=splits, **task))
         run_shallow()
     else:
         import contextlib
@@ -375,17 +383,19 @@ def run_methods(
         # not forked from this process (a forked child cannot use CUDA once the parent has): from a fresh
         # fork server, which never touches CUDA ("spawn" would do as well)
         ctx = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(min(int(workers), len(groups)), mp_context=ctx)
+        pool = ProcessPoolExecutor(min(int(workers), len(groups) * len(starts)), mp_context=ctx)
         from ..engine.allocator import is_tuned
 
         # the workers are fresh processes: they repeat this process's tune_process, if it asked for one
-        pending = [pool.submit(_run_group, group=g, threads=torch.get_num_threads(), tuning=is_tuned(), **task)
-                   for g in groups]
+        unit = dict(threads=torch.get_num_threads(), tuning=is_tuned(), **task)
+        pending = {pool.submit(_run_group, group=g, splits=splits[a:a + chunk], **unit): (g, a)
+                   for g in groups for a in starts}
+        parts: dict[tuple, dict[int, pd.DataFrame]] = {g: {} for g in groups}
         errors = []
 
         def hand_over(block: bool):
-            # the groups that are done go to done() (so on_result saves them) as soon as this process is free;
-            # a group that failed does not lose the others' runs
+            # a group whose chunks are all done goes to done() (so on_result saves it) as soon as this process
+            # is free, its runs numbered as in one process; a group that failed does not lose the others' runs
             while pending:
                 finished = [f for f in pending if f.done()]
                 if not finished:
@@ -394,11 +404,15 @@ def run_methods(
                     wait(pending, return_when=FIRST_COMPLETED)
                     continue
                 for f in finished:
-                    pending.remove(f)
-                    if f.exception() is None:
-                        done(f.result())
-                    else:
+                    g, a = pending.pop(f)
+                    if f.exception() is not None:
                         errors.append(f.exception())
+                        parts.pop(g, None)
+                    elif g in parts:
+                        parts[g][a] = f.result().assign(run=lambda df, a=a: df["run"] + a)
+                        if len(parts[g]) == len(starts):
+                            chunks = parts.pop(g)
+                            done(pd.concat([chunks[b] for b in starts], ignore_index=True))
 
         try:
             run_shallow(between=lambda: hand_over(block=False))  # meanwhile, here
@@ -505,6 +519,27 @@ def resolve_n_jobs(n_jobs: int) -> int:
     env = os.environ.get("OMP_NUM_THREADS", "")
     cores = int(env) if env.isdigit() and int(env) > 0 else cpu_count()
     return max(1, cores + 1 + int(n_jobs))
+
+
+def resolve_workers(workers: int, device: str = "auto", threads: int | None = None) -> int:
+    """Worker processes for :func:`run_methods`'s ``workers``.
+
+    A positive number is kept. 0 ("auto") means one worker per ``threads`` cores on a
+    CPU (``threads``: each worker's torch threads, by default this process's; the cores
+    :func:`resolve_n_jobs` counts, so the runner's ``--jobs`` split holds), and 1 on a
+    GPU, where nothing has measured more yet.
+    """
+    if int(workers) >= 1:
+        return int(workers)
+    if int(workers) < 0:
+        raise ValueError(f"workers={workers}: expected a positive number of worker processes, or 0 for one per core")
+    import torch
+
+    from ..engine.training import resolve_device
+
+    if resolve_device(device).type != "cpu":
+        return 1
+    return max(1, resolve_n_jobs(-1) // max(1, int(threads or torch.get_num_threads())))
 
 
 def _one_thread_each(fn):
