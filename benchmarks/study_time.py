@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import math
 import subprocess
 import time
@@ -53,7 +54,7 @@ from dagmm.configs import paper_setting
 from dagmm.engine import allocator
 from dagmm.engine.training import describe_device
 from dagmm.reporting import pipe_table
-from dagmm.timing import extrapolate
+from dagmm.timing import extrapolate, marginal_speedup
 
 # scripts/time_baselines.py run with the code from before issue 27's changes, on this machine, if it was
 BEFORE = "study_time_cpu_01b_before.csv"
@@ -113,6 +114,21 @@ def code_version() -> str:
 # the pieces of each notebook: the calls it makes, shortened
 
 
+def short_epochs(dataset: str, full: int) -> int:
+    """``e`` of a training of ``full`` epochs: :data:`SHORT`'s for the data set, at most a twentieth of ``full``."""
+    return max(1, min(SHORT[dataset], full // 20))
+
+
+@functools.cache
+def data(dataset: str, n_runs: int | None = None) -> dict:
+    """``X``, ``y`` of a data set (and with ``n_runs``, the full profile's ``splits``), loaded on a piece's
+    first run and once for all the pieces that use them (pieces are built long before they run)."""
+    from dagmm.baselines import suite
+    from dagmm.datasets import load_base
+    X, y = load_base(dataset)
+    return dict(X=X, y=y, **({} if n_runs is None else {"splits": suite.profile_splits(dataset, y, n_runs, "full")}))
+
+
 def pieces_01() -> list[Piece]:
     from dagmm.study import replicate_dataset
     p = defaults(NOTEBOOKS["01"])
@@ -145,23 +161,15 @@ def _group_of(method: str) -> tuple[str, ...]:
 def pieces_01b(few_runs: int = FEW_RUNS) -> list[Piece]:
     """``few_runs``: the runs of DSEBM, DCN and Deep SVDD measured on the large sets (:data:`FEW_RUNS`)."""
     from dagmm.baselines import suite
-    from dagmm.datasets import load_base
     p = defaults(NOTEBOOKS["01b"])
     groups, shallow = suite.training_plan()
     out = []
     for d in names(p["datasets"]):
-        data = {}
-
-        def setup(d=d, data=data):
-            if not data:
-                X, y = load_base(d)
-                data.update(X=X, y=y, splits=suite.profile_splits(d, y, p["n_runs"], "full"))
-            return data
-
+        setup = lambda d=d: data(d, p["n_runs"])  # noqa: E731
         for g in groups:
             full = int(suite.make_estimator(g[0], d).get_params()["epochs"])
             k = min(few_runs, p["n_runs"]) if d in LARGE and not _is_dagmm(g[0]) else p["n_runs"]
-            out.append(Piece("01b", f"{d}: {' / '.join(g)}", e=max(1, min(SHORT[d], full // 20)), full=full,
+            out.append(Piece("01b", f"{d}: {' / '.join(g)}", e=short_epochs(d, full), full=full,
                              threads=p["cpu_threads"], scale=p["n_runs"] / k,
                              rule="" if k == p["n_runs"] else f"{k} of {p['n_runs']} runs, trained together",
                              run=lambda e, d=d, g=g, k=k, setup=setup: suite.run_methods(
@@ -179,22 +187,16 @@ def pieces_01b(few_runs: int = FEW_RUNS) -> list[Piece]:
 
 def pieces_01c() -> list[Piece]:
     from dagmm.baselines import suite
-    from dagmm.datasets import load_base
     p = defaults(NOTEBOOKS["01c"])
     d, levels = p["dataset"], [float(c) for c in names(p["levels"])]
-    data = {}
-
-    def setup():
-        if not data:
-            data.update(zip(("X", "y"), load_base(d)))
-        return data
+    setup = lambda: data(d)  # noqa: E731
 
     out = []
     for m in names(p["methods"]):
         trains = hasattr(suite.make_estimator(m, d), "_fit_runs")
         k = (p["n_runs"] if _is_dagmm(m) or d not in LARGE else FEW_RUNS) if trains else 2
         full = int(suite.make_estimator(m, d).get_params()["epochs"]) if trains else None
-        out.append(Piece("01c", f"{d}: {m}", e=max(1, min(SHORT[d], full // 20)) if trains else None, full=full,
+        out.append(Piece("01c", f"{d}: {m}", e=short_epochs(d, full) if trains else None, full=full,
                          threads=p["cpu_threads"], scale=len(levels) * p["n_runs"] / k,
                          rule=f"one level of {len(levels)}" + ("" if k == p["n_runs"] else f", {k} of {p['n_runs']} runs"),
                          run=lambda e, m=m, k=k, trains=trains: suite.run_levels(
@@ -418,15 +420,72 @@ def _before_after_section(pieces: pd.DataFrame) -> list[str]:
             *pipe_table(both.round(2)), "", *lines]
 
 
-def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | None = None) -> str:
+WORKERS = "workers_time_cpu.csv"  # benchmarks/workers_time.py: notebooks 01b and 01c with their workers
+
+
+def speedups(measured: pd.DataFrame) -> pd.DataFrame:
+    """Per (notebook, dataset) of ``workers_time.py``'s rows: what one worker's and the most workers'
+    wall time grow by from ``e`` to ``3e`` epochs, their ratio (the marginal speedup,
+    :func:`dagmm.timing.marginal_speedup`) and whether every run's rows were identical."""
+    out = []
+    for (nb, d), g in measured.groupby(["notebook", "dataset"], sort=False):
+        t, n = g.set_index(["workers", "epochs"]).wall_s, int(g.workers.max())
+        out.append(dict(notebook=nb, dataset=d, workers=n, added_s_one=t[1, "3e"] - t[1, "e"],
+                        added_s_workers=t[n, "3e"] - t[n, "e"],
+                        marginal_speedup=marginal_speedup(t[1, "e"], t[1, "3e"], t[n, "e"], t[n, "3e"]),
+                        rows_identical=bool(g.rows_identical.all())))
+    return pd.DataFrame(out)
+
+
+def with_workers(pieces: pd.DataFrame, path: Path | None = None) -> tuple[pd.Series, list[str]]:
+    """Each piece's wall estimate as its notebook runs it by default on this CPU.
+
+    The pieces of notebooks 01b and 01c are measured in one process, one training group after
+    another. With ``workers`` (their default: one per ``cpu_threads`` cores) the groups' runs are
+    trained side by side, so the wall time of their torch pieces is divided by the marginal speedup
+    ``benchmarks/workers_time.py`` measured for that notebook and data set (where it measured none,
+    the notebook's smallest); the shallow detectors run in the notebook's process either way.
+    ``path``: the workers benchmark's CSV (default ``reports/benchmarks/workers_time_cpu.csv``).
+    Returns the wall estimates and the lines that say so.
+    """
+    from dagmm.baselines import suite
+
+    path = paths.BENCHMARKS / WORKERS if path is None else path
+    wall = pieces.wall_estimate.copy()
+    if not path.exists():
+        return wall, []
+    measured = pd.read_csv(path, dtype={"commit": str})
+    lines = []
+    for nb, m in speedups(measured).groupby("notebook", sort=False):
+        p = defaults(NOTEBOOKS[nb])
+        n = suite.resolve_workers(p["workers"], "cpu", threads=p["cpu_threads"] or DEFAULT_THREADS)
+        if n < 2 or n != int(m.workers.iloc[0]) or m.marginal_speedup.isna().all():
+            continue
+        speedup = m.set_index("dataset").marginal_speedup.dropna()
+        trained = (pieces.notebook == nb) & pieces.e.notna()
+        for i in pieces.index[trained]:
+            wall[i] = pieces.wall_estimate[i] / speedup.get(pieces.piece[i].split(":")[0], speedup.min())
+        lines.append(f"- Notebook {nb} trains with {n} workers here (its default `workers`): its torch pieces' wall "
+                     f"time is divided by the marginal speedup `workers_time_cpu.md` measured at commit "
+                     f"{measured.commit.iloc[0][:10]} ({', '.join(f'{d} {v:.2f}' for d, v in speedup.items())}; "
+                     f"elsewhere {speedup.min():.2f}). Its one-process estimate is in `wall_hours_one_process`; "
+                     "the workers change nothing that one process runs, only which process runs it.")
+    return wall, lines
+
+
+def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | None = None,
+               workers_path: Path | None = None) -> str:
     """The Markdown page: per-notebook totals against the target and the floor, then every piece."""
     code = table.code.iloc[0]
     same = table[table.code == code]
     checks = same[same.notebook == "check"]
     same = same[same.notebook != "check"]
-    per_nb = same.groupby("notebook", sort=False).agg(pieces=("piece", "size"),
-                                                     wall_hours=("wall_estimate", lambda s: s.sum(min_count=len(s)) / 3600),
-                                                     cpu_hours=("cpu_estimate", lambda s: s.sum(min_count=len(s)) / 3600))
+    wall, workers_lines = with_workers(same, workers_path)
+    hours = lambda s: s.sum(min_count=len(s)) / 3600  # noqa: E731  (NaN if a piece has no estimate)
+    per_nb = (same.assign(wall_with_workers=wall)
+              .groupby("notebook", sort=False).agg(pieces=("piece", "size"), wall_hours=("wall_with_workers", hours),
+                                                   wall_hours_one_process=("wall_estimate", hours),
+                                                   cpu_hours=("cpu_estimate", hours)))
     missing = [nb for nb in ORDER if nb not in per_nb.index and nb in NOTEBOOKS]
     unestimated = list(per_nb.index[per_nb.wall_hours.isna()])
     per_nb = per_nb.reindex([nb for nb in NOTEBOOKS if nb in per_nb.index])
@@ -454,6 +513,7 @@ def write_page(table: pd.DataFrame, out: Path, stem: str, floor_path: Path | Non
         f"- **Total: {total:.1f} hours** of wall time for the full profile of every notebook measured here, "
         f"against the target of {TARGET_HOURS:.0f} hours: "
         + ("within the target." if verdict == "within" else f"{verdict} the target."),
+        *workers_lines,
         *floor_lines,
         *([f"- Not measured with this code: notebooks {', '.join(missing)} (so the total leaves them out)."]
           if missing else []),

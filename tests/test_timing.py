@@ -60,6 +60,21 @@ def test_floor_counts_every_row_of_an_epoch_once():
         assert sum(k * v for k, v in floor.batches(n, b).items()) == n
 
 
+def test_the_floor_counts_every_training_of_dagmm_networks_with_the_notebooks_defaults():
+    floor = load("study_floor", "benchmarks")
+    st = load("study_time", "benchmarks")
+    plan = pd.DataFrame(floor.trainings())
+    assert set(plan.notebook) == {"01", "01b", "01c", "01d", "01e", "04", "05", "06", "06b"}
+    p = st.defaults("01c_contamination")
+    c = plan[plan.notebook == "01c"].iloc[0]  # every contamination level is a training of its own
+    assert (c["count"], c.dataset, c.epochs) == (len(st.names(p["levels"])), p["dataset"], 200)
+    p = st.defaults("01d_training_length")
+    d = plan[plan.notebook == "01d"].iloc[0]  # each variant trained once, to the last checkpoint
+    assert (d["count"], d.epochs) == (len(st.names(p["variants"])), max(int(e) for e in st.names(p["checkpoints"])))
+    assert len(plan[plan.notebook == "06b"]) == 2 * len(st.names(st.defaults("06b_modified_loss")["datasets"]))
+    assert set(plan[~plan.estimation].training.str.contains("autoencoder only")) == {True}
+
+
 @pytest.fixture(scope="module")
 def st():
     return load("study_time", "benchmarks")
@@ -93,11 +108,44 @@ def test_the_study_time_page_sums_only_what_was_estimated(st, tmp_path):
         dict(row, notebook="01b", piece="d", wall_estimate=600.0, cpu_estimate=600.0),
         dict(row, notebook="check", piece="d", wall_estimate=660.0, cpu_estimate=660.0),
     ]).reindex(columns=st.COLUMNS)
-    text = st.write_page(table, tmp_path, "t", floor_path=tmp_path / "none.csv")
+    text = st.write_page(table, tmp_path, "t", floor_path=tmp_path / "none.csv", workers_path=tmp_path / "none.csv")
     assert "**Total: 3.2 hours**" in text and "within the target" in text  # the check is not a notebook's
     assert "No estimate for notebooks 02" in text  # never counted as zero
     assert "Not measured with this code: notebooks 01c" in text
     assert "d: 11.0 min from all runs against 10.0 min scaled from" in text and "(ratio 1.10)" in text
+
+
+def test_marginal_speedup_leaves_out_what_is_paid_once():
+    from dagmm.timing import marginal_speedup
+
+    one = lambda e: 10.0 + 5.0 * e  # noqa: E731  (seconds: set-up, then per epoch)
+    two = lambda e: 14.0 + 2.5 * e  # noqa: E731  (two workers: dearer to start, twice as fast per epoch)
+    assert marginal_speedup(one(1), one(3), two(1), two(3)) == pytest.approx(2.0)
+    assert one(1) / two(1) < 1  # what a short run alone would suggest
+    assert math.isnan(marginal_speedup(one(1), one(1), two(1), two(3)))  # a longer run that was not slower
+
+
+def test_the_page_divides_only_the_trained_pieces_of_notebooks_with_workers(st, tmp_path, monkeypatch):
+    from dagmm.baselines import suite
+
+    monkeypatch.setattr(suite, "resolve_workers", lambda workers, device, threads=None: 2)  # as on a 2-core CPU
+    t = dict(notebook="01b", dataset="kddcup_rev", rows_identical=True)
+    pd.DataFrame([dict(t, epochs="e", workers=1, wall_s=20.0), dict(t, epochs="e", workers=2, wall_s=15.0),
+                  dict(t, epochs="3e", workers=1, wall_s=60.0), dict(t, epochs="3e", workers=2, wall_s=35.0)]
+                 ).assign(device="cpu: test", commit="1" * 40).to_csv(tmp_path / "w.csv", index=False)
+    row = dict(threads=1, unit="epochs", e=1, full=10, scale=1.0, rule="", code="abc/def", commit="0" * 40,
+               device="cpu: test", finished="", cpu_estimate=3600.0)
+    pieces = pd.DataFrame([
+        dict(row, notebook="01b", piece="kddcup_rev: DAGMM / E2E-AE", wall_estimate=3600.0),
+        dict(row, notebook="01b", piece="kddcup: DCN", wall_estimate=3600.0),  # no measurement: the notebook's smallest
+        dict(row, notebook="01b", piece="kddcup_rev: OC-SVM", e=float("nan"), wall_estimate=3600.0),  # shallow
+        dict(row, notebook="01", piece="kddcup_rev: DAGMM", wall_estimate=3600.0),  # no workers
+    ]).reindex(columns=st.COLUMNS)
+    wall, lines = st.with_workers(pieces, tmp_path / "w.csv")
+    assert list(wall) == [1800.0, 1800.0, 3600.0, 3600.0]  # speedup (60 - 20) / (35 - 15) = 2
+    assert len(lines) == 1 and "Notebook 01b trains with 2 workers" in lines[0]
+    text = st.write_page(pieces, tmp_path, "t", floor_path=tmp_path / "none.csv", workers_path=tmp_path / "w.csv")
+    assert "**Total: 3.0 hours**" in text  # 0.5 + 0.5 + 1 + 1
 
 
 def test_a_method_is_shortened_through_the_training_group_it_trains_in(st):

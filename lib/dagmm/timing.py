@@ -23,3 +23,16 @@ def extrapolate(t_e: float, t_3e: float, e: int, e_full: float) -> float:
     if not extrapolable(t_e, t_3e):
         return float("nan")
     return t_e + (t_3e - t_e) / (2 * e) * (e_full - e)
+
+
+def marginal_speedup(one_e: float, one_3e: float, many_e: float, many_3e: float) -> float:
+    """Speedup of the part of a run that grows with the epochs, from runs of ``e`` and ``3 e`` epochs
+    in one process (``one_*``) and in several (``many_*``): ``(one_3e - one_e) / (many_3e - many_e)``.
+
+    The rest (starting processes, loading data, scoring) is paid once, so this is what the speedup
+    tends to for a full-length training. NaN where either pair cannot be extrapolated
+    (:func:`extrapolable`).
+    """
+    if not (extrapolable(one_e, one_3e) and extrapolable(many_e, many_3e)):
+        return float("nan")
+    return (one_3e - one_e) / (many_3e - many_e)
