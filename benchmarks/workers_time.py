@@ -5,10 +5,11 @@ Both notebooks train with one torch thread (fastest for these small networks) an
 (``suite.run_methods``), each with that one thread, so every run's result is bitwise what it is
 with one worker (tested in ``tests/test_baselines.py``). This benchmark makes a notebook's call
 (``run_methods`` on one data set for 01b, ``run_levels`` for 01c's DAGMM, most of its time, at two
-contamination levels, so that its group has two chunks of runs) with
-every torch training group shortened, to ``e`` epochs (per group, as ``study_time.py`` measures
-it, longer on the small sets) and then to ``3 e``, with one worker and with ``--workers``, and checks that the per-run rows
-agree. The shallow detectors are left out: they run in the notebook's own process either way.
+contamination levels, so that its group has two chunks of runs) with every torch training group
+shortened to one fraction of its full epochs, ``e`` (the longest group to the epochs
+``study_time.py`` measures it with, longer on the small sets), and then to ``3 e``, with one
+worker and with ``--workers``, and checks that the per-run rows agree. The shallow detectors are
+left out: they run in the notebook's own process either way.
 
 The full profile is made of what grows with the epochs, so the figure to read is the *marginal
 speedup* ``(t1(3e) - t1(e)) / (tN(3e) - tN(e))``: the time one worker adds for ``2 e`` more
@@ -48,35 +49,39 @@ LONGER = {"thyroid": 10, "arrhythmia": 10}
 
 
 def shortened(dataset: str, groups, k: int) -> dict:
-    """Overrides that train every group ``k`` times its ``e``: the epochs ``study_time.py`` measures it
-    with, times :data:`LONGER` on the small sets."""
+    """Overrides that train every group ``k`` times its ``e``, one fraction of its full epochs for
+    all groups (to the nearest epoch, at least one), so that the groups weigh what they weigh in the
+    full profile: the longest group gets the ``e`` ``study_time.py`` measures it with (times
+    :data:`LONGER` on the small sets)."""
+    full = {g: int(suite.make_estimator(g[0], dataset).get_params()["epochs"]) for g in groups}
+    longest = max(full.values())
+    fraction = LONGER.get(dataset, 1) * short_epochs(dataset, longest) / longest
     out = {}
     for g in groups:
-        full = int(suite.make_estimator(g[0], dataset).get_params()["epochs"])
-        e = LONGER.get(dataset, 1) * short_epochs(dataset, full)
-        out.update(suite.shortened(g, k * min(e, full // 3)))
+        out.update(suite.shortened(g, k * max(1, round(full[g] * fraction))))
     return out
 
 
 def cases(datasets: list[str]) -> list[tuple]:
-    """(notebook, dataset, call(workers, k) -> per-run rows) for each measured call."""
+    """(notebook, dataset, what it runs, call(workers, k) -> per-run rows) for each measured call."""
     groups, _ = suite.training_plan()
     out = []
     p = defaults(NOTEBOOKS["01b"])
     for d in datasets:
         X, y, splits = (data(d, p["n_runs"])[k] for k in ("X", "y", "splits"))
         methods = [m for g in groups for m in g]
-        out.append(("01b", d, lambda w, k, d=d, X=X, y=y, splits=splits, methods=methods: suite.run_methods(
-            d, X, y, splits, methods, device="cpu", max_parallel=p["max_parallel"], verbose=False,
-            overrides=shortened(d, groups, k), workers=w)))
+        out.append(("01b", d, f"every torch training group, {len(splits)} runs, {p['max_parallel']} at a time",
+                    lambda w, k, d=d, X=X, y=y, splits=splits, methods=methods, mp=p["max_parallel"]: suite.run_methods(
+                        d, X, y, splits, methods, device="cpu", max_parallel=mp, verbose=False,
+                        overrides=shortened(d, groups, k), workers=w)))
     p = defaults(NOTEBOOKS["01c"])
-    d = p["dataset"]
+    d, mp = p["dataset"], p["max_parallel"] or 20  # 0: 20 at a time on the CPU
     X, y = data(d)["X"], data(d)["y"]
     levels = [float(c) for c in names(p["levels"])][:LEVELS_01C]
     mine = [g for g in groups if "DAGMM" in g]  # most of 01c's time (study_time_cpu.md)
-    out.append(("01c", d, lambda w, k: suite.run_levels(
-        d, X, y, levels, p["n_runs"], ["DAGMM"], device="cpu", max_parallel=p["max_parallel"] or 20,
-        verbose=False, overrides=shortened(d, mine, k), workers=w)))
+    out.append(("01c", d, f"DAGMM at {len(levels)} of its levels, {len(levels) * p['n_runs']} runs, {mp} at a time",
+                lambda w, k: suite.run_levels(d, X, y, levels, p["n_runs"], ["DAGMM"], device="cpu", max_parallel=mp,
+                                              verbose=False, overrides=shortened(d, mine, k), workers=w)))
     return out
 
 
@@ -89,14 +94,15 @@ def main(argv=None) -> int:
     allocator.tune_process()
     torch.set_num_threads(defaults(NOTEBOOKS["01b"])["cpu_threads"])  # 1, as in both notebooks
     rows = []
-    for nb, d, call in cases(names(args.datasets)):
+    measured = cases(names(args.datasets))
+    for nb, d, _, call in measured:
         got = {}
         for k in (1, 3):
             for w in (1, args.workers):
                 t = time.perf_counter()
                 got[w, k] = call(w, k)[METRICS]
-                rows.append(dict(notebook=nb, dataset=d, epochs="e" if k == 1 else f"{k}e", workers=w, wall_s=time.perf_counter() - t,
-                                 rows_identical=got[w, k].equals(got[1, k])))
+                rows.append(dict(notebook=nb, dataset=d, epochs="e" if k == 1 else f"{k}e", workers=w,
+                                 wall_s=time.perf_counter() - t, rows_identical=got[w, k].equals(got[1, k])))
                 print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     out = Path(args.out)
@@ -105,10 +111,10 @@ def main(argv=None) -> int:
     summary = speedups(table)
     md = ["# Notebooks 01b and 01c: training groups in one process or side by side in workers (CPU)", "",
           f"Device: {device}; commit {commit[:10]}; torch {torch.__version__}; one torch thread per process; written "
-          "by `benchmarks/workers_time.py`. Each notebook's call (01b: `suite.run_methods` on one data set, every "
-          f"torch training group, 20 runs; 01c: `suite.run_levels` at {LEVELS_01C} of its levels, DAGMM, two chunks of "
-          "20 runs) "
-          "with every group shortened to `e` epochs and to `3e`, with one worker and with "
+          "by `benchmarks/workers_time.py`. Each notebook's call (01b: `suite.run_methods` on one data set; 01c: "
+          "`suite.run_levels`), with what it trains here: "
+          + "; ".join(f"{nb} on {d}: {what}" for nb, d, what, _ in measured) + ". "
+          "Every group is shortened to the same fraction of its full epochs, `e`, and then to `3e`, with one worker and with "
           f"{args.workers}. `rows_identical`: every run's metrics are exactly those of one worker. "
           "`marginal_speedup`: what one worker's time grows by from `e` to `3e`, over what the workers' grows by: "
           "the speedup of the part that scales with the epochs, i.e. of the full profile's trainings.", "",

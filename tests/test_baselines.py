@@ -398,8 +398,8 @@ def test_workers_zero_means_one_per_core_on_a_cpu_and_one_on_a_gpu(monkeypatch):
     assert resolve_workers(3, "cpu") == 3  # a number is kept
     assert resolve_workers(0, "cpu", threads=1) == 4 and resolve_workers(0, "cpu", threads=2) == 2
     assert resolve_workers(0, "cpu", threads=8) == 1
-    monkeypatch.setattr("dagmm.engine.training.resolve_device", lambda device: torch.device("cuda"))
-    assert resolve_workers(0, "cuda", threads=1) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # "auto" is then the GPU
+    assert resolve_workers(0, "auto", threads=1) == 1
     with pytest.raises(ValueError, match="workers=-1"):
         resolve_workers(-1, "cpu")
 
@@ -456,16 +456,24 @@ def test_training_groups_in_worker_processes_give_each_run_its_own_result():
     pd.testing.assert_frame_equal(three[cols], one[cols])
     assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DCN"], ["DSEBM-e"], ["ECOD"]]
     # one run at a time: each group's two chunks go to the workers separately, and come back as one group
+    # (PAE-GMM-EM too, whose EM runs on the BLAS that the workers limit to their torch threads)
+    more = ["DAGMM", "E2E-AE", "PAE-GMM-EM", "DCN", "ECOD"]
     torch.set_num_threads(1)
     try:
         seen = []
-        chunked = run_methods("thyroid", X, y, splits, methods, workers=2, max_parallel=1, on_result=seen.append, **kw)
-        alone = run_methods("thyroid", X, y, splits, methods, max_parallel=1, **kw)
+        chunked = run_methods("thyroid", X, y, splits, more, workers=2, max_parallel=1, on_result=seen.append, **kw)
+        alone = run_methods("thyroid", X, y, splits, more, max_parallel=1, **kw)
+        # a group whose first chunk fails: raised here, its other chunks dropped, the other groups handed over
+        failing = []
+        with pytest.raises(ValueError, match="epochs"):
+            run_methods("thyroid", X, y, splits, more, workers=2, max_parallel=1, on_result=failing.append,
+                        overrides={"DCN": {"epochs": -1}}, **kw)
     finally:
         torch.set_num_threads(threads)
     pd.testing.assert_frame_equal(chunked[cols], alone[cols])
-    assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DCN"], ["DSEBM-e"], ["ECOD"]]
+    assert sorted(sorted(set(d.method)) for d in seen) == [["DAGMM", "E2E-AE"], ["DCN"], ["ECOD"], ["PAE-GMM-EM"]]
     assert all(sorted(d.run) == sorted(list(range(len(splits))) * d.method.nunique()) for d in seen)
+    assert sorted(sorted(set(d.method)) for d in failing) == [["DAGMM", "E2E-AE"], ["ECOD"], ["PAE-GMM-EM"]]
     assert one.auroc.min() > 0.5  # the two-cluster problem is learnt: the comparison is not between failures
     with pytest.raises(ValueError, match="workers"):
         run_methods("thyroid", X, y, splits, methods, workers=0, **kw)

@@ -408,6 +408,8 @@ def run_methods(
                     if f.exception() is not None:
                         errors.append(f.exception())
                         parts.pop(g, None)
+                        for other in [o for o, (h, _) in pending.items() if h == g and o.cancel()]:
+                            del pending[other]  # the group's chunks not started yet: no use training them
                     elif g in parts:
                         parts[g][a] = f.result().assign(run=lambda df, a=a: df["run"] + a)
                         if len(parts[g]) == len(starts):
