@@ -20,7 +20,9 @@ page this writes:
 * Where ``t(3e)`` is not above ``t(e)`` (set-up, e.g. notebook 06's PU classifier, swamps a few
   epochs of a small data set), the piece is measured again with ``10 e`` (at most a third of ``E``).
 
-Each notebook's estimate is the sum of its pieces. The page sets the total beside the 8-hour
+Each notebook's estimate is the sum of its pieces, except that notebooks 01b and 01c train their
+groups in worker processes (their default on a CPU): their torch pieces' wall time is divided by
+the marginal speedup ``benchmarks/workers_time.py`` measured (:func:`with_workers`). The page sets the total beside the 8-hour
 target for the whole study on a 2-core CPU and beside the lower bound of
 ``reports/benchmarks/study_floor_cpu.csv`` (the matrix multiplies of every training of DAGMM's
 networks).
@@ -240,19 +242,29 @@ def pieces_images(nb: str) -> list[Piece]:
     return out
 
 
-def pieces_variants(nb: str) -> list[Piece]:
+VARIANT_NOTEBOOKS = ("04", "05", "06", "06b")
+
+
+def variant_methods(nb: str) -> dict[str, dict] | None:
+    """The DAGMM variants notebook ``nb`` (04, 05 or 06b) trains on each data set, with the keywords of
+    :func:`dagmm.variants.run_variant` from its defaults; None for 06 (DAGMM once, read out three ways)."""
     from dagmm import variants
     p = defaults(NOTEBOOKS[nb])
     if nb == "04":
-        methods = {"DAGMM-VAE": dict(compressor="vae", kl_weight=p["kl_weight"]),
-                   "DAGMM-VQVAE": dict(compressor="vqvae", n_codes=p["n_codes"], commitment=p["commitment"])}
-    elif nb == "05":
-        methods = {"DAGMM Laplacian": dict(mixture="laplace")}
-    elif nb == "06b":
-        methods = {m: {**variants.VARIANTS[m], "anomaly_margin": p["anomaly_margin"]}
-                   for m in ("DAGMM modified loss", "DAGMM modified loss (hinge)")}
-    else:  # 06: one training read out three ways
-        methods = None
+        return {"DAGMM-VAE": dict(compressor="vae", kl_weight=p["kl_weight"]),
+                "DAGMM-VQVAE": dict(compressor="vqvae", n_codes=p["n_codes"], commitment=p["commitment"])}
+    if nb == "05":
+        return {"DAGMM Laplacian": dict(mixture="laplace")}
+    if nb == "06b":
+        return {m: {**variants.VARIANTS[m], "anomaly_margin": p["anomaly_margin"]}
+                for m in ("DAGMM modified loss", "DAGMM modified loss (hinge)")}
+    return None
+
+
+def pieces_variants(nb: str) -> list[Piece]:
+    from dagmm import variants
+    p = defaults(NOTEBOOKS[nb])
+    methods = variant_methods(nb)
     out = []
     for d in names(p["datasets"]):
         if methods is None:
@@ -444,7 +456,8 @@ def with_workers(pieces: pd.DataFrame, path: Path | None = None) -> tuple[pd.Ser
     another. With ``workers`` (their default: one per ``cpu_threads`` cores) the groups' runs are
     trained side by side, so the wall time of their torch pieces is divided by the marginal speedup
     ``benchmarks/workers_time.py`` measured for that notebook and data set (where it measured none,
-    the notebook's smallest); the shallow detectors run in the notebook's process either way.
+    the notebook's smallest); the shallow detectors run in the notebook's process either way. For
+    01c it measures DAGMM, most of the notebook's time, and its speedup serves DCN and DSEBM-e too.
     ``path``: the workers benchmark's CSV (default ``reports/benchmarks/workers_time_cpu.csv``).
     Returns the wall estimates and the lines that say so.
     """

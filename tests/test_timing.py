@@ -73,6 +73,12 @@ def test_the_floor_counts_every_training_of_dagmm_networks_with_the_notebooks_de
     assert (d["count"], d.epochs) == (len(st.names(p["variants"])), max(int(e) for e in st.names(p["checkpoints"])))
     assert len(plan[plan.notebook == "06b"]) == 2 * len(st.names(st.defaults("06b_modified_loss")["datasets"]))
     assert set(plan[~plan.estimation].training.str.contains("autoencoder only")) == {True}
+    # what the floor assumes of the defaults: no optional investigations in 01, every method in 01b, runs in one batch
+    p = st.defaults("01_replication")
+    assert p["ablation_datasets"] == p["scaling_datasets"] == "" and st.defaults("01b_baselines")["methods"] == ""
+    for nb in set(plan.notebook):
+        p = st.defaults(st.NOTEBOOKS[nb])
+        assert p["max_parallel"] == 0 or p["max_parallel"] >= p["n_runs"]  # 0: all, or 20 (n_runs) on a CPU
 
 
 @pytest.fixture(scope="module")
