@@ -43,9 +43,9 @@ from dagmm.reporting import git_commit, pipe_table  # noqa: E402
 
 METRICS = ["method", "run", "seed", "precision", "recall", "f1", "auroc", "auprc", "failed"]
 LEVELS_01C = 2  # of notebook 01c's levels: enough that a group has two chunks of max_parallel runs
-# the small sets' e is this many times study_time.py's: their groups take about a second there, less than it
-# takes to start a worker, so the epochs would not outweigh the noise
-LONGER = {"thyroid": 10, "arrhythmia": 10}
+# e is this many times study_time.py's: there the small sets' groups take about a second, less than it takes
+# to start a worker, and 01c's two epochs of KDDCUP measured 1.87 and 1.49 in two runs
+LONGER = {"thyroid": 10, "arrhythmia": 10, "kddcup": 3}
 
 
 def shortened(dataset: str, groups, k: int) -> dict:
@@ -89,36 +89,49 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="thyroid,arrhythmia,kddcup_rev", help="notebook 01b's data sets to measure")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--notebooks", default="01b,01c", help="the notebooks whose calls to measure")
+    ap.add_argument("--keep", action="store_true", help="keep the CSV's rows of the calls not measured now")
     ap.add_argument("--out", default=str(paths.BENCHMARKS))
     args = ap.parse_args(argv)
     allocator.tune_process()
     torch.set_num_threads(defaults(NOTEBOOKS["01b"])["cpu_threads"])  # 1, as in both notebooks
     rows = []
-    measured = cases(names(args.datasets))
-    for nb, d, _, call in measured:
+    every = cases(names(args.datasets))
+    measured = [c for c in every if c[0] in names(args.notebooks)]
+    for nb, d, what, call in measured:
         got = {}
         for k in (1, 3):
             for w in (1, args.workers):
                 t = time.perf_counter()
                 got[w, k] = call(w, k)[METRICS]
-                rows.append(dict(notebook=nb, dataset=d, epochs="e" if k == 1 else f"{k}e", workers=w,
+                rows.append(dict(notebook=nb, dataset=d, trains=what, epochs="e" if k == 1 else f"{k}e", workers=w,
                                  wall_s=time.perf_counter() - t, rows_identical=got[w, k].equals(got[1, k])))
                 print(rows[-1], flush=True)
-    table = pd.DataFrame(rows)
     out = Path(args.out)
-    device, commit = describe_device(torch.device("cpu")), git_commit()
-    table.assign(device=device, commit=commit).to_csv(out / "workers_time_cpu.csv", index=False)
+    device = describe_device(torch.device("cpu"))
+    table = pd.DataFrame(rows).assign(device=device, commit=git_commit())
+    csv = out / "workers_time_cpu.csv"
+    if args.keep and csv.exists():  # the calls not measured now, as an earlier run measured them (its commit)
+        old = pd.read_csv(csv, dtype={"notebook": str, "commit": str})
+        now = set(zip(table.notebook, table.dataset))
+        old = old[[k not in now for k in zip(old.notebook, old.dataset)]]
+        what = {(nb, d): w for nb, d, w, _ in every}  # rows written before the column was
+        old["trains"] = [t if isinstance(t, str) else what.get(k, "") for t, k in
+                         zip(old.get("trains", [None] * len(old)), zip(old.notebook, old.dataset))]
+        table = pd.concat([old, table], ignore_index=True)
+    table.to_csv(csv, index=False)
     summary = speedups(table)
+    calls = table.drop_duplicates(["notebook", "dataset"])
     md = ["# Notebooks 01b and 01c: training groups in one process or side by side in workers (CPU)", "",
-          f"Device: {device}; commit {commit[:10]}; torch {torch.__version__}; one torch thread per process; written "
-          "by `benchmarks/workers_time.py`. Each notebook's call (01b: `suite.run_methods` on one data set; 01c: "
-          "`suite.run_levels`), with what it trains here: "
-          + "; ".join(f"{nb} on {d}: {what}" for nb, d, what, _ in measured) + ". "
-          "Every group is shortened to the same fraction of its full epochs, `e`, and then to `3e`, with one worker and with "
-          f"{args.workers}. `rows_identical`: every run's metrics are exactly those of one worker. "
+          f"Device: {device}; commits {', '.join(c[:10] for c in table.commit.unique())}; torch {torch.__version__}; "
+          "one torch thread per process; written by `benchmarks/workers_time.py`. Each notebook's call (01b: "
+          "`suite.run_methods` on one data set; 01c: `suite.run_levels`), with what it trains here: "
+          + "; ".join(f"{r.notebook} on {r.dataset}: {r.trains}" for r in calls.itertuples()) + ". "
+          "Every group is shortened to the same fraction of its full epochs, `e`, and then to `3e`, with one worker "
+          f"and with {int(table.workers.max())}. `rows_identical`: every run's metrics are exactly those of one worker. "
           "`marginal_speedup`: what one worker's time grows by from `e` to `3e`, over what the workers' grows by: "
           "the speedup of the part that scales with the epochs, i.e. of the full profile's trainings.", "",
-          *pipe_table(table.round(2)), "", *pipe_table(summary.round(2)), ""]
+          *pipe_table(table.drop(columns=["trains", "device"]).round(2)), "", *pipe_table(summary.round(2)), ""]
     (out / "workers_time_cpu.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0
