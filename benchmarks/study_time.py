@@ -456,7 +456,8 @@ def with_workers(pieces: pd.DataFrame, path: Path | None = None) -> tuple[pd.Ser
     another. With ``workers`` (their default: one per ``cpu_threads`` cores) the groups' runs are
     trained side by side, so the wall time of their torch pieces is divided by the marginal speedup
     ``benchmarks/workers_time.py`` measured for that notebook and data set (where it measured none,
-    the notebook's smallest); the shallow detectors run in the notebook's process either way. For
+    the notebook's smallest; at most the number of workers, since a measured speedup above it is
+    noise); the shallow detectors run in the notebook's process either way. For
     01c it measures DAGMM, most of the notebook's time, and its speedup serves DCN and DSEBM-e too.
     ``path``: the workers benchmark's CSV (default ``reports/benchmarks/workers_time_cpu.csv``).
     Returns the wall estimates and the lines that say so.
@@ -474,15 +475,20 @@ def with_workers(pieces: pd.DataFrame, path: Path | None = None) -> tuple[pd.Ser
         n = suite.resolve_workers(p["workers"], "cpu", threads=p["cpu_threads"] or DEFAULT_THREADS)
         if n < 2 or n != int(m.workers.iloc[0]) or m.marginal_speedup.isna().all():
             continue
-        speedup = m.set_index("dataset").marginal_speedup.dropna()
+        measured_speedup = m.set_index("dataset").marginal_speedup.dropna()
+        speedup = measured_speedup.clip(upper=n)  # more than n workers can give is noise, not a saving
         trained = (pieces.notebook == nb) & pieces.e.notna()
         for i in pieces.index[trained]:
             wall[i] = pieces.wall_estimate[i] / speedup.get(pieces.piece[i].split(":")[0], speedup.min())
+        capped = [f"{d} {v:.2f}" for d, v in measured_speedup.items() if v > n]
+        commits = measured[measured.notebook == nb].commit.unique()
         lines.append(f"- Notebook {nb} trains with {n} workers here (its default `workers`): its torch pieces' wall "
                      f"time is divided by the marginal speedup `workers_time_cpu.md` measured at commit "
-                     f"{measured.commit.iloc[0][:10]} ({', '.join(f'{d} {v:.2f}' for d, v in speedup.items())}; "
-                     f"elsewhere {speedup.min():.2f}). Its one-process estimate is in `wall_hours_one_process`; "
-                     "the workers change nothing that one process runs, only which process runs it.")
+                     f"{', '.join(c[:10] for c in commits)} ({', '.join(f'{d} {v:.2f}' for d, v in speedup.items())}; "
+                     f"elsewhere {speedup.min():.2f})"
+                     + (f", at most {n}, the number of workers (measured: {', '.join(capped)})" if capped else "")
+                     + ". Its one-process estimate is in `wall_hours_one_process`; the workers change nothing that "
+                     "one process runs, only which process runs it.")
     return wall, lines
 
 

@@ -149,6 +149,10 @@ def test_the_page_divides_only_the_trained_pieces_of_notebooks_with_workers(st, 
     ]).reindex(columns=st.COLUMNS)
     wall, lines = st.with_workers(pieces, tmp_path / "w.csv")
     assert list(wall) == [1800.0, 1800.0, 3600.0, 3600.0]  # speedup (60 - 20) / (35 - 15) = 2
+    faster = pd.read_csv(tmp_path / "w.csv").assign(wall_s=[20.0, 15.0, 60.0, 25.0])  # measured 4 with 2 workers
+    faster.to_csv(tmp_path / "w4.csv", index=False)
+    wall, lines = st.with_workers(pieces, tmp_path / "w4.csv")
+    assert list(wall) == [1800.0, 1800.0, 3600.0, 3600.0] and "measured: kddcup_rev 4.00" in lines[0]  # at most 2
     assert len(lines) == 1 and "Notebook 01b trains with 2 workers" in lines[0]
     text = st.write_page(pieces, tmp_path, "t", floor_path=tmp_path / "none.csv", workers_path=tmp_path / "w.csv")
     assert "**Total: 3.0 hours**" in text  # 0.5 + 0.5 + 1 + 1
