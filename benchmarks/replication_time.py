@@ -34,11 +34,10 @@ from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits, run_dagmm
 from dagmm.reporting import pipe_table
-from dagmm.timing import extrapolate
+from dagmm.timing import MEASURE_EPOCHS, extrapolate
 from dagmm.engine.training import describe_device, prepare_device
 
 DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
-MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
 
 
 def timed(name, X, y, splits, epochs, device, max_parallel, compile=False) -> float:

@@ -7,10 +7,10 @@ DAGMM's ablations), 01c (DAGMM at every contamination level), 01d and 01e (each 
 the last checkpoint), 04 (the VAE and VQ-VAE compressors), 05 (the Laplacian mixture), 06 (DAGMM
 read out three ways) and 06b (the two modified losses). Notebook 01's ablation and scaling
 investigations are off by default and not counted, and every training's runs are counted as one
-batch (each notebook's ``max_parallel`` default batches all of them; the test suite checks both). Each step is charged only the matrix
-multiplies of its linear layers (forward, weight gradient, input gradient;
-``step_time.step_gemms`` at the dataset's feature count, batch size and DAGMM's network). Two
-bounds per training, all of a notebook's runs:
+batch (each notebook's ``max_parallel`` default batches all of them; the test suite checks both).
+Each step is charged only the matrix multiplies of its linear layers (forward, weight gradient,
+input gradient; ``step_time.step_gemms`` at the dataset's feature count, batch size and DAGMM's
+network). Two bounds per training, all of a notebook's runs:
 
 * **peak**: those FLOPs at the machine's measured float32 matrix-multiply rate (a 2048² GEMM on a
   CPU, 8192² on a GPU), the best rate any float32 implementation gets from this machine's BLAS;
@@ -41,12 +41,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_time import gemm_floor_seconds, matmul_rate, step_flops  # noqa: E402
-from study_time import NOTEBOOKS, TARGET_HOURS, VARIANT_NOTEBOOKS, defaults, names, variant_methods  # noqa: E402
+from study_time import NOTEBOOKS, TARGET_HOURS, VARIANT_NOTEBOOKS, data, defaults, names, variant_methods  # noqa: E402
 
 from dagmm import DAGMM, paths  # noqa: E402
 from dagmm.baselines import suite  # noqa: E402
 from dagmm.configs import paper_setting  # noqa: E402
-from dagmm.datasets import load_base  # noqa: E402
 from dagmm.protocol import make_splits  # noqa: E402
 from dagmm.reporting import pipe_table  # noqa: E402
 from dagmm.engine import allocator  # noqa: E402
@@ -121,8 +120,8 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
         return ("so no float32 implementation whose multiplies run at this BLAS's best rate can meet it here"
                 if peak > target else
                 "so the matrix multiplies alone exceed the target as torch runs them here" if gemm > target
-                else f"the floor does not rule the target out, but leaves {target - gemm:.1f} of its {target:.0f} {unit} for "
-                     "everything else the trainings do, the scoring and the trainings it leaves out")
+                else f"the floor does not rule the target out, but leaves {target - gemm:.1f} of its {target:.0f} "
+                     f"{unit} for everything else the trainings do, the scoring and the trainings it leaves out")
 
     for nb, r in totals.iterrows():
         lines.append(f"- notebook {nb} ({', '.join(table[table.notebook == nb].dataset.unique())}): at least "
@@ -152,7 +151,7 @@ def main(argv=None) -> int:
         key = (t["dataset"], t["runs"], t["estimation"])
         if key in cost:
             continue
-        X, y = load_base(t["dataset"])
+        X, y = data(t["dataset"])["X"], data(t["dataset"])["y"]  # loaded once, however many keys need it
         n = len(make_splits(t["dataset"], y, [0])[0].train_idx)
         est = DAGMM.from_paper(t["dataset"])
         steps = batches(n, paper_setting(t["dataset"])["batch_size"])

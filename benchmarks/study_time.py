@@ -22,11 +22,10 @@ page this writes:
 
 Each notebook's estimate is the sum of its pieces, except that notebooks 01b and 01c train their
 groups in worker processes (their default on a CPU): their torch pieces' wall time is divided by
-the marginal speedup ``benchmarks/workers_time.py`` measured (:func:`with_workers`). The page sets the total beside the 8-hour
-target for the whole study on a 2-core CPU and beside the lower bound of
-``reports/benchmarks/study_floor_cpu.csv`` (the matrix multiplies of every training of DAGMM's
-networks).
-Every row records the commit of ``lib/`` and ``notebooks/`` it was measured with
+the marginal speedup ``benchmarks/workers_time.py`` measured (:func:`with_workers`). The page sets
+the total beside the 8-hour target for the whole study on a 2-core CPU and beside the lower bound
+of ``reports/benchmarks/study_floor_cpu.csv`` (the matrix multiplies of every training of DAGMM's
+networks). Every row records the commit of ``lib/`` and ``notebooks/`` it was measured with
 (``code``: their git tree hashes); rows measured with other code are not summed with these.
 
 Writes ``reports/benchmarks/study_time_<device>.csv`` after every piece (so an interrupted run
@@ -56,12 +55,11 @@ from dagmm.configs import paper_setting
 from dagmm.engine import allocator
 from dagmm.engine.training import describe_device
 from dagmm.reporting import pipe_table
-from dagmm.timing import extrapolate, marginal_speedup
+from dagmm.timing import MEASURE_EPOCHS, extrapolate, marginal_speedup
 
 # scripts/time_baselines.py run with the code from before issue 27's changes, on this machine, if it was
 BEFORE = "study_time_cpu_01b_before.csv"
 TARGET_HOURS = 8.0  # issue 27: the whole study's full profile on the 2-core CPU
-SHORT = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}  # e of the paper's data sets
 FEW_RUNS = 4  # runs of DSEBM, DCN and Deep SVDD measured on KDDCUP and KDDCUP-Rev (scaled to the notebook's)
 LARGE = ("kddcup", "kddcup_rev")
 NOTEBOOKS = {"01": "01_replication", "01b": "01b_baselines", "01c": "01c_contamination",
@@ -117,8 +115,9 @@ def code_version() -> str:
 
 
 def short_epochs(dataset: str, full: int) -> int:
-    """``e`` of a training of ``full`` epochs: :data:`SHORT`'s for the data set, at most a twentieth of ``full``."""
-    return max(1, min(SHORT[dataset], full // 20))
+    """``e`` of a training of ``full`` epochs: the data set's :data:`dagmm.timing.MEASURE_EPOCHS`, at most
+    a twentieth of ``full``."""
+    return max(1, min(MEASURE_EPOCHS[dataset], full // 20))
 
 
 @functools.cache
@@ -139,7 +138,7 @@ def pieces_01() -> list[Piece]:
               "DAGMM (untrained, z-score)": {"preprocessing": "zscore", "epochs": 0}} if p["zscore"] else {})
     out = []
     for d in names(p["datasets"]):
-        out.append(Piece("01", f"{d}: DAGMM{' and DAGMM (z-score)' if extra else ''}, controls", e=SHORT[d],
+        out.append(Piece("01", f"{d}: DAGMM{' and DAGMM (z-score)' if extra else ''}, controls", e=MEASURE_EPOCHS[d],
                          full=paper_setting(d)["epochs"], compiles=compile_step,
                          run=lambda e, d=d: replicate_dataset(d, p["n_runs"], epochs=e, device="cpu",
                                                               max_parallel=p["max_parallel"], extra=extra,
@@ -268,7 +267,7 @@ def pieces_variants(nb: str) -> list[Piece]:
     out = []
     for d in names(p["datasets"]):
         if methods is None:
-            out.append(Piece(nb, f"{d}: DAGMM read out three ways (PU threshold included)", e=SHORT[d],
+            out.append(Piece(nb, f"{d}: DAGMM read out three ways (PU threshold included)", e=MEASURE_EPOCHS[d],
                              full=paper_setting(d)["epochs"],
                              run=lambda e, d=d: variants.run_dagmm_heads(
                                  d, p["n_runs"], epochs=e, device="cpu", max_parallel=p["max_parallel"],
@@ -276,7 +275,7 @@ def pieces_variants(nb: str) -> list[Piece]:
             continue
         for m, kw in methods.items():
             extra = {"label_fraction": p["label_fraction"]} if "label_fraction" in p else {}
-            out.append(Piece(nb, f"{d}: {m}", e=SHORT[d], full=paper_setting(d)["epochs"],
+            out.append(Piece(nb, f"{d}: {m}", e=MEASURE_EPOCHS[d], full=paper_setting(d)["epochs"],
                              run=lambda e, d=d, m=m, kw=kw: variants.run_variant(
                                  d, p["n_runs"], m, kw, epochs=e, device="cpu", max_parallel=p["max_parallel"],
                                  verbose=False, **extra)))

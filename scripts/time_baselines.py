@@ -28,10 +28,9 @@ from dagmm.configs import paper_setting
 from dagmm.datasets import load_base
 from dagmm.protocol import make_splits
 from dagmm.reporting import pipe_table
-from dagmm.timing import extrapolable, extrapolate
+from dagmm.timing import MEASURE_EPOCHS, extrapolable, extrapolate
 from dagmm.engine.training import describe_device
 
-MEASURE_EPOCHS = {"kddcup": 1, "kddcup_rev": 2, "thyroid": 20, "arrhythmia": 20}
 
 
 def full_epochs(method: str, dataset: str) -> int:
